@@ -1,0 +1,3 @@
+// The snapshot/ module: rootfs materialization, change detection, layer tars.
+// Imports only ../oci/index.js of ours.
+export * from './errors.js';

@@ -1,0 +1,2 @@
+// The public library API of cnb-extender (restorer → extender → exporter).
+export * from './log.js';
