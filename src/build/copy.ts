@@ -1,0 +1,239 @@
+import {
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  chmodSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
+import { posix } from 'node:path';
+import type { Logger } from '../log.js';
+import type { ContextSource } from './context-sources.js';
+import type { IgnoreMatcher } from './dockerignore.js';
+import { BuildError, type BuildErrorDetails } from './errors.js';
+import { resolveScoped } from './scoped-path.js';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** Everything COPY needs once sources are resolved and flags are parsed. */
+export interface CopyPlan {
+  rootfs: string;
+  sources: readonly ContextSource[];
+  /** Destination as written (expanded), absolute or relative to `workdir`. */
+  dest: string;
+  /** The image's WORKDIR ('/' when unset). */
+  workdir: string;
+  /** --chown, resolved; files are root-owned otherwise (Docker's rule). */
+  owner: Owner | undefined;
+  /** --chmod, parsed (octal). */
+  chmod: number | undefined;
+  ignore: IgnoreMatcher;
+  where: BuildErrorDetails;
+  log?: Logger;
+}
+
+export interface CopyStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+}
+
+/** The destination as an absolute image path, and whether it names a directory. */
+export function destinationPath(dest: string, workdir: string): { path: string; isDir: boolean } {
+  const isDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+  const abs = posix.resolve(workdir || '/', dest);
+  return { path: abs, isDir };
+}
+
+/**
+ * Creates `dir` (an absolute image path) and any missing parents inside the rootfs, following
+ * symlinks scoped to the rootfs. Missing parents are created root-owned 0755; the last one gets
+ * `owner` when given (Docker/BuildKit give the COPY destination directory the --chown owner).
+ * Returns the host path of the directory.
+ */
+export function mkdirScoped(rootfs: string, dir: string, owner: Owner | undefined, where: BuildErrorDetails): string {
+  const parts = dir.split('/').filter(Boolean);
+  let current = '/';
+  for (let i = 0; i < parts.length; i++) {
+    const next = posix.join(current, parts[i]!);
+    const { hostPath, rel } = resolveScoped(rootfs, next);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(hostPath);
+    } catch {
+      st = undefined;
+    }
+    if (st === undefined) {
+      mkdirSync(hostPath, { mode: 0o755 });
+      chmodSync(hostPath, 0o755); // umask-proof
+      const o = i === parts.length - 1 && owner ? owner : { uid: 0, gid: 0 };
+      lchownSync(hostPath, o.uid, o.gid);
+    } else if (!st.isDirectory()) {
+      throw new BuildError('BAD_DESTINATION', `cannot copy to ${dir}: /${rel} exists and is not a directory`, { ...where, path: dir });
+    }
+    current = `/${rel}`;
+  }
+  return resolveScoped(rootfs, dir).hostPath;
+}
+
+/** Copies all sources to the destination with Docker's COPY rules. */
+export function copySources(plan: CopyPlan): CopyStats {
+  const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  const { path: destAbs, isDir: destNamedDir } = destinationPath(plan.dest, plan.workdir);
+  const many = plan.sources.length > 1 || plan.sources.some((s) => s.fromWildcard);
+  if (many && !destNamedDir) {
+    // Docker: "When using COPY with more than one source file, the destination must be a directory and end with a /".
+    const existing = resolveScoped(plan.rootfs, destAbs);
+    let isExistingDir = false;
+    try {
+      isExistingDir = lstatSync(existing.hostPath).isDirectory();
+    } catch {
+      /* absent */
+    }
+    if (!isExistingDir) {
+      throw new BuildError('BAD_DESTINATION', `when using COPY with more than one source file, the destination must be a directory and end with a /: ${plan.dest}`, { ...plan.where, path: plan.dest });
+    }
+  }
+  for (const src of plan.sources) {
+    if (src.stats.isDirectory()) {
+      const hostDir = mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
+      copyTree(plan, src.hostPath, src.rel, hostDir, stats);
+      continue;
+    }
+    let target: string;
+    if (destNamedDir || many || isDirectoryInRootfs(plan.rootfs, destAbs)) {
+      mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
+      target = posix.join(destAbs, posix.basename(src.rel || src.hostPath));
+    } else {
+      mkdirScoped(plan.rootfs, posix.dirname(destAbs), undefined, plan.where);
+      target = destAbs;
+    }
+    copyEntry(plan, src.hostPath, src.stats, hostTarget(plan.rootfs, target), stats);
+  }
+  return stats;
+}
+
+function isDirectoryInRootfs(rootfs: string, abs: string): boolean {
+  try {
+    return lstatSync(resolveScoped(rootfs, abs).hostPath).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The host path to create for image path `abs`: its parent resolved scoped to the rootfs, and the
+ * last component itself NOT followed (a symlink there is replaced, never written through).
+ */
+function hostTarget(rootfs: string, abs: string): string {
+  return resolveScoped(rootfs, abs, { followFinal: false }).hostPath;
+}
+
+/** Copies the contents of a context directory into an existing rootfs directory. */
+function copyTree(plan: CopyPlan, hostSrcDir: string, relSrc: string, hostDestDir: string, stats: CopyStats): void {
+  for (const name of readdirSync(hostSrcDir).sort()) {
+    const rel = relSrc === '' ? name : `${relSrc}/${name}`;
+    if (plan.ignore.excludes(rel)) continue;
+    const srcPath = `${hostSrcDir}/${name}`;
+    const st = lstatSync(srcPath);
+    const dst = `${hostDestDir}/${name}`;
+    if (st.isDirectory()) {
+      let existing: Stats | undefined;
+      try {
+        existing = lstatSync(dst);
+      } catch {
+        existing = undefined;
+      }
+      let dstDir = dst;
+      if (existing?.isSymbolicLink()) {
+        // Merge into what the image's symlink points at, but only inside the rootfs.
+        dstDir = resolveScoped(plan.rootfs, '/' + relativeToRoot(plan.rootfs, dst)).hostPath;
+        existing = safeLstat(dstDir);
+      }
+      if (existing && !existing.isDirectory()) rmSync(dstDir, { force: true });
+      if (!existing || !existing.isDirectory()) {
+        mkdirSync(dstDir);
+        stats.dirs++;
+      }
+      copyTree(plan, srcPath, rel, dstDir, stats);
+      applyMetadata(plan, dstDir, st, false);
+    } else {
+      copyEntry(plan, srcPath, st, dst, stats);
+    }
+  }
+}
+
+function relativeToRoot(rootfs: string, hostPath: string): string {
+  return hostPath.slice(rootfs.length).replace(/^\/+/, '');
+}
+
+function safeLstat(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Copies one non-directory (or a followed top-level directory source is handled by copyTree). */
+function copyEntry(plan: CopyPlan, srcPath: string, st: Stats, dst: string, stats: CopyStats): void {
+  const existing = safeLstat(dst);
+  if (existing) {
+    if (existing.isDirectory() && !st.isDirectory()) {
+      throw new BuildError('BAD_DESTINATION', `cannot overwrite directory ${'/' + relativeToRoot(plan.rootfs, dst)} with a file`, { ...plan.where, path: dst });
+    }
+    rmSync(dst, { force: true });
+  }
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(srcPath), dst);
+    stats.symlinks++;
+    applyMetadata(plan, dst, st, true);
+  } else if (st.isFile()) {
+    copyFileSync(srcPath, dst);
+    stats.files++;
+    stats.bytes += st.size;
+    applyMetadata(plan, dst, st, false);
+  } else {
+    plan.log?.warn(`COPY: skipping ${srcPath}: not a regular file, directory or symlink`);
+  }
+}
+
+/** Owner (default root), mode (--chmod or the source's), mtime (the source's), in that order. */
+function applyMetadata(plan: CopyPlan, dst: string, st: Stats, isLink: boolean): void {
+  const owner = plan.owner ?? { uid: 0, gid: 0 };
+  lchownSync(dst, owner.uid, owner.gid);
+  if (!isLink) chmodSync(dst, plan.chmod ?? st.mode & 0o7777);
+  lutimesSync(dst, st.atime, st.mtime);
+}
+
+/** COPY <<EOF: writes a here-document as a file. */
+export function writeHeredocFile(plan: Omit<CopyPlan, 'sources' | 'ignore'>, name: string, content: string): void {
+  const { path: destAbs, isDir } = destinationPath(plan.dest, plan.workdir);
+  let target = destAbs;
+  if (isDir || isDirectoryInRootfs(plan.rootfs, destAbs)) {
+    mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
+    target = posix.join(destAbs, name);
+  } else {
+    mkdirScoped(plan.rootfs, posix.dirname(destAbs), undefined, plan.where);
+  }
+  const host = hostTarget(plan.rootfs, target);
+  const existing = safeLstat(host);
+  if (existing?.isDirectory()) {
+    throw new BuildError('BAD_DESTINATION', `cannot overwrite directory ${target} with a here-document`, { ...plan.where, path: target });
+  }
+  if (existing) rmSync(host, { force: true });
+  writeFileSync(host, content);
+  const owner = plan.owner ?? { uid: 0, gid: 0 };
+  lchownSync(host, owner.uid, owner.gid);
+  chmodSync(host, plan.chmod ?? 0o644);
+}
