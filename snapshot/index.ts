@@ -1,3 +1,4 @@
 // The snapshot/ module: rootfs materialization, change detection, layer tars.
 // Imports only ../oci/index.js of ours.
 export * from './errors.js';
+export * from './native.js';
