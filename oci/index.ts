@@ -5,3 +5,4 @@ export * from './digest.js';
 export * from './media-types.js';
 export * from './types.js';
 export type * from './image.js';
+export * from './registry/index.js';
