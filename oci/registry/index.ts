@@ -6,7 +6,7 @@ export {
   type Credential, type Keychain, type KeychainInputs, type Logger as RegistryLogger,
 } from './keychain.js';
 export { parseChallenges, type Challenge } from './challenge.js';
-export { hostPlatform, formatPlatform, parsePlatform, platformMatches, selectManifest } from './platform.js';
+export { parsePlatform, selectManifest } from './platform.js';
 export type { RetryOptions } from './retry.js';
 export { RemoteImage, RemoteLayer } from './remote-image.js';
 export type { BlobSource, PutBlobOptions, PutBlobResult } from './upload.js';

@@ -44,6 +44,20 @@ const MAX_REDIRECTS = 5;
 const ERROR_BODY_CAP = 64 * 1024;
 const TOKEN_BODY_CAP = 1024 * 1024;
 
+/** `repository:a/b:pull,push` → `repository:a/b:pull`, `repository:a/b:push` (so a push token serves pulls). */
+function scopeAtoms(scopes: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const s of scopes) {
+    const i = s.lastIndexOf(':');
+    if (i < 0) {
+      out.add(s);
+      continue;
+    }
+    for (const a of s.slice(i + 1).split(',')) if (a) out.add(`${s.slice(0, i)}:${a}`);
+  }
+  return out;
+}
+
 export function repoScope(repository: string, actions: 'pull' | 'pull,push'): string {
   return `repository:${repository}:${actions}`;
 }
@@ -239,9 +253,10 @@ export class Transport {
     if (ch.scheme !== 'bearer') return undefined;
     if (cred?.kind === 'registryToken') return `Bearer ${cred.token}`;
     const want = [...new Set(scopes)].sort();
+    const atoms = [...scopeAtoms(want)];
     const now = Date.now();
     for (const t of st.tokens.values()) {
-      if (t.expiresAt > now && want.every((s) => t.scopes.has(s))) return `Bearer ${t.token}`;
+      if (t.expiresAt > now && atoms.every((s) => t.scopes.has(s))) return `Bearer ${t.token}`;
     }
     const key = want.join(' ');
     let p = st.pending.get(key);
@@ -305,7 +320,7 @@ export class Transport {
     const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : '';
     if (!token) throw new RegistryError('REGISTRY', `${what}: response has no token`, { status: res.statusCode });
     const expiresIn = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
-    st.tokens.set(scopes.join(' '), { token, scopes: new Set(scopes), expiresAt: Date.now() + Math.max(expiresIn - 10, 1) * 1000 });
+    st.tokens.set(scopes.join(' '), { token, scopes: scopeAtoms(scopes), expiresAt: Date.now() + Math.max(expiresIn - 10, 1) * 1000 });
     return token;
   }
 }

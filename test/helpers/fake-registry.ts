@@ -336,11 +336,11 @@ export function serveBytes(req: IncomingMessage, res: ServerResponse, data: Buff
   }
   res.writeHead(status, { ...headers, 'content-length': String(body.length) });
   if (fault && 'resetAfter' in fault) {
-    res.write(body.subarray(0, fault.resetAfter), () => setTimeout(() => res.socket?.resetAndDestroy(), 20));
+    res.write(body.subarray(0, fault.resetAfter), () => setTimeout(() => res.socket?.resetAndDestroy(), 50));
     return;
   }
   if (fault && 'truncateAfter' in fault) {
-    res.write(body.subarray(0, fault.truncateAfter), () => setTimeout(() => res.socket?.end(), 20));
+    res.write(body.subarray(0, fault.truncateAfter), () => setTimeout(() => res.socket?.end(), 50));
     return;
   }
   res.end(body);
@@ -349,6 +349,8 @@ export function serveBytes(req: IncomingMessage, res: ServerResponse, data: Buff
 /** A second host serving blobs by digest (object storage behind a redirect); records what it saw. */
 export class FakeBlobHost {
   readonly requests: RecordedRequest[] = [];
+  /** Digests this host answers 404 for (storage lost them). */
+  readonly missing = new Set<string>();
   private server!: Server;
   host = '';
   constructor(private readonly registry: FakeRegistry) {}
@@ -358,7 +360,7 @@ export class FakeBlobHost {
     h.server = createServer((req, res) => {
       h.requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, server: 'blobhost' });
       const m = /^\/blobs\/(sha256:[a-f0-9]{64})/.exec(req.url ?? '');
-      const data = m ? registry.blobs.get(m[1]!) : undefined;
+      const data = m && !h.missing.has(m[1]!) ? registry.blobs.get(m[1]!) : undefined;
       if (!m || !data) return regError(res, 404, 'BLOB_UNKNOWN', 'blob unknown');
       serveBytes(req, res, data, m[1]!, true);
     });
