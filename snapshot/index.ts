@@ -2,3 +2,4 @@
 // Imports only ../oci/index.js of ours.
 export * from './errors.js';
 export * from './native.js';
+export { applyLayerTar, type ApplyFormat, type ApplyOptions, type ApplyStats } from './apply.js';

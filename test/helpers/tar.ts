@@ -5,6 +5,10 @@
 //   tarFrom([{ name: 'etc/', type: 'dir' }, { name: 'etc/a', content: 'x', xattrs: { 'user.k': 'v' } }])
 //   entriesOf(buffer) → [{ name: 'etc/', type: 'dir', … }, …]
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, gzipSync } from 'node:zlib';
+import type { ConfigFile, Digest, Image, Layer, Manifest } from '../../oci/index.js';
 
 export type TarType = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
 
@@ -18,7 +22,7 @@ export interface TarEntrySpec {
   uid?: number;
   gid?: number;
   content?: string | Buffer;
-  /** Declared size when it must differ from the content (truncated-layer tests). */
+  /** Declared size when it must differ from the content (truncated-layer tests: the content is not padded to it). */
   size?: number;
   /** Symlink target or hardlink target. */
   linkname?: string | Buffer;
@@ -138,9 +142,8 @@ export function tarFrom(entries: readonly TarEntrySpec[], opts: { truncateAt?: n
       devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
     }));
     if (type === 'file' || e.size !== undefined) {
-      out.push(content.subarray(0, size));
-      if (content.length < size) out.push(Buffer.alloc(size - content.length));
-      out.push(pad(size));
+      // A declared size beyond the content is not filled in: the archive is then truncated.
+      out.push(content.subarray(0, size), pad(Math.min(size, content.length)));
     }
   }
   if (opts.trailer !== false) out.push(Buffer.alloc(1024));
@@ -307,4 +310,45 @@ export function entriesOf(tar: Buffer): TarEntry[] {
     longLink = undefined;
   }
   return out;
+}
+
+// In-memory layers and images over tar buffers (for snapshot tests that need oci Layer/Image
+// values without a blob store).
+
+const sha = (b: Buffer): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
+
+/** A Layer whose blob is `tar`, gzipped unless `compression: 'none'`; `blob` replaces the stored bytes (corruption tests). */
+export function memoryLayer(tar: Buffer, opts: { compression?: 'gzip' | 'none'; blob?: Buffer } = {}): Layer {
+  const compression = opts.compression ?? 'gzip';
+  const blob = opts.blob ?? (compression === 'gzip' ? gzipSync(tar, { level: 1 }) : tar);
+  const mediaType = compression === 'gzip' ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar';
+  return {
+    descriptor: { mediaType, digest: sha(blob), size: blob.length },
+    diffID: sha(tar),
+    compression,
+    open: async () => Readable.from([blob]),
+    openUncompressed: async () => {
+      if (compression === 'none') return Readable.from([blob]);
+      const gunzip = createGunzip();
+      pipeline(Readable.from([blob]), gunzip).catch(() => {}); // a failure reaches the reader through gunzip
+      return gunzip;
+    },
+  };
+}
+
+/** An OCI image value over in-memory layers. */
+export function memoryImage(layers: Layer[]): Image {
+  const config: ConfigFile = {
+    architecture: 'amd64', os: 'linux', config: {},
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
+    history: layers.map(() => ({ created_by: 'test' })),
+  } as unknown as ConfigFile;
+  const rawConfig = Buffer.from(JSON.stringify(config));
+  const manifest: Manifest = {
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(rawConfig), size: rawConfig.length },
+    layers: layers.map((l) => l.descriptor),
+  } as Manifest;
+  const rawManifest = Buffer.from(JSON.stringify(manifest));
+  return { rawManifest, manifest, manifestMediaType: manifest.mediaType!, digest: sha(rawManifest), rawConfig, config, layers };
 }

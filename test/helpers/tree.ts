@@ -71,10 +71,10 @@ function sha256File(p: Buffer): string {
   return h.digest('hex');
 }
 
-/** getfattr's `\ooo` escapes back to bytes. */
+/** getfattr's output line (read as latin1: it prints names as raw bytes, some `\ooo`-escaped) to bytes. */
 function unescapeOctal(s: string): Buffer {
   const out: number[] = [];
-  const raw = Buffer.from(s, 'utf8');
+  const raw = Buffer.from(s, 'latin1');
   for (let i = 0; i < raw.length; i++) {
     if (raw[i] === 0x5c && i + 3 < raw.length + 1 && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
       out.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
@@ -92,7 +92,7 @@ export function readXattrs(dir: string): Map<string, Record<string, string>> {
   let text: string;
   try {
     text = execFileSync('getfattr', ['-R', '-h', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', dir], {
-      encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'latin1', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (e) {
     // getfattr exits 1 when some file had no xattrs support; its stdout is still complete.
