@@ -1,4 +1,3 @@
 // The public library API of cnb-extender (restorer → extender → exporter).
 export * from './log.js';
-export * from './executor/index.js';
 export * from './exporter/index.js';
