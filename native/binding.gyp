@@ -8,6 +8,13 @@
       "sources": ["src/addon.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+    },
+    {
+      "target_name": "cnbx-chroot",
+      "type": "executable",
+      "sources": ["src/chroot-helper.c"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
     }
   ]
 }

@@ -1,3 +1,4 @@
 // The public library API of cnb-extender (restorer → extender → exporter).
 export * from './log.js';
 export * from './exporter/index.js';
+export * from './executor/index.js';

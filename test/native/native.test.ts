@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { constants, lstatSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mknod, SnapshotError, xattr } from '../../snapshot/index.js';
+import { helperPath, mknod, SnapshotError, xattr } from '../../snapshot/index.js';
 import { hasCommand, isRoot } from '../helpers/fixtures.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -160,5 +160,15 @@ describe('mknod', () => {
     expect(e.message).toMatch(/EEXIST.*mknod/);
     expect(() => lstatSync(join(d, 'elsewhere'))).toThrow(); // nothing created through the link
     expect(() => mknod(join(d, 'x'), -1, 0, 0)).toThrow(/mode/);
+  });
+});
+
+describe('helperPath', () => {
+  it('is the absolute path of the built chroot helper executable', () => {
+    const p = helperPath();
+    expect(p.startsWith('/')).toBe(true);
+    expect(p.endsWith('/native/build/Release/cnbx-chroot')).toBe(true);
+    expect(statSync(p).isFile()).toBe(true);
+    expect(statSync(p).mode & 0o111).not.toBe(0);
   });
 });
