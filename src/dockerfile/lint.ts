@@ -124,7 +124,7 @@ export function lintDockerfile(p: ParsedDockerfile, kind: DockerfileKind): LintR
 }
 
 function fromHint(image: string): string {
-  return image.includes('base_image') ? 'write FROM ${base_image} exactly (braces, no suffix)' : 'write FROM ${base_image}';
+  return image.includes('base_image') ? 'write exactly FROM ${base_image}, with the braces' : 'write FROM ${base_image}';
 }
 
 /** Where the lifecycle (kaniko) and Docker would build different things, and we build Docker's. */
@@ -200,8 +200,9 @@ export function formatLintReport(report: LintReport): string {
       const where = d.line !== undefined ? `${path}:${d.line}` : path;
       lines.push(`${where}: ${d.severity}: ${d.message}${d.hint ? ` (${d.hint})` : ''}`);
     }
-    if (r.isSwitch) lines.push(`${path}: switches the run image to ${r.withBase}${r.extend ? ' and extends it' : ''}`);
-    if (findings.length === 0) lines.push(`${path}: ok (${r.kind})`);
+    const summary = r.isSwitch ? `switches the run image to ${r.withBase}${r.extend ? ' and extends it' : ''}` : '';
+    if (findings.length === 0) lines.push(`${path}: ok (${r.kind}${summary ? `; ${summary}` : ''})`);
+    else if (summary) lines.push(`${path}: ${summary}`);
   }
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   lines.push(`${plural(report.errorCount, 'error')}, ${plural(report.warningCount, 'warning')} in ${plural(report.results.length, 'file')}`);
