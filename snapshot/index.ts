@@ -14,3 +14,5 @@ export {
   anyIgnored, defaultIgnore, ENGINE_IGNORED_PATHS, engineIgnored, ignorePaths, LIFECYCLE_DEFAULT_DIRS, type IgnorePredicate,
 } from './ignore.js';
 export { keepXattr, normalizeCapability } from './layer-writer-xattrs.js';
+export { extractLayer, materialize, type ExtractLayerOptions, type MaterializeOptions, type MaterializeStats } from './materialize.js';
+export { chainIDs, LayerCache, verifyCache, type CacheReport, type LayerCacheOptions, type VerifyOptions } from './cache.js';

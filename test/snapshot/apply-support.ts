@@ -1,4 +1,5 @@
 // Shared bits of the apply/cache/materialize tests.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,4 +39,16 @@ export function rootAndOutside(tmp: string): { root: string; outside: string } {
   mkdirSync(root);
   mkdirSync(outside);
   return { root, outside };
+}
+
+/** Mounts layer dirs (base first) read-only as stacked overlayfs lowerdirs, runs f on the mount, unmounts. */
+export async function withOverlay<T>(layerDirs: readonly string[], mnt: string, f: (mnt: string) => T | Promise<T>): Promise<T> {
+  mkdirSync(mnt, { recursive: true });
+  const lower = [...layerDirs].reverse().join(':');
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lower},redirect_dir=off,metacopy=off`, mnt]);
+  try {
+    return await f(mnt);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
 }

@@ -1,0 +1,82 @@
+// An image's layers applied in order to a directory: the image's root filesystem.
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { DigestingStream, type Image, type Layer } from '../oci/index.js';
+import { applyLayerTar, type ApplyFormat, type ApplyStats } from './apply.js';
+import { SnapshotError } from './errors.js';
+import type { Logger } from './snapshotter-log.js';
+
+export interface ExtractLayerOptions {
+  format: ApplyFormat;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+/**
+ * Applies one layer to `root`, checking its diffID while the tar streams through: a layer whose
+ * uncompressed bytes do not hash to its diffID is BAD_LAYER (after it was applied: callers
+ * extract into directories they can throw away). Errors name the layer by its blob digest.
+ * Opening the blob may fail with the OciError of the store (e.g. BLOB_MISSING_SPARSE).
+ */
+export async function extractLayer(layer: Layer, root: string, opts: ExtractLayerOptions): Promise<ApplyStats> {
+  const name = layer.descriptor.digest;
+  const src = await layer.openUncompressed();
+  const digesting = new DigestingStream();
+  // Two pipelines share `digesting`: a failure on either side destroys it and so reaches the other.
+  const feeding = pipeline(src, digesting, ...(opts.signal ? [{ signal: opts.signal }] : []));
+  const [applied, fed] = await Promise.allSettled([
+    applyLayerTar(digesting, root, { format: opts.format, layerName: name, ...(opts.log ? { log: opts.log } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }),
+    feeding,
+  ]);
+  if (applied.status === 'rejected') throw applied.reason;
+  if (fed.status === 'rejected') {
+    throw new SnapshotError('BAD_LAYER', `layer ${name}: unreadable: ${(fed.reason as Error)?.message}`, { layer: name }, { cause: fed.reason });
+  }
+  if (digesting.digest !== layer.diffID) {
+    throw new SnapshotError('BAD_LAYER', `layer ${name}: uncompressed content hashes to ${digesting.digest}, but its diffID is ${layer.diffID}`, { layer: name });
+  }
+  return applied.value;
+}
+
+export interface MaterializeOptions {
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+export interface MaterializeStats extends ApplyStats {
+  layers: number;
+}
+
+/**
+ * Applies all layers of `image`, base first, in merged format into `dest`, which must be empty
+ * or absent. On failure `dest` is emptied again (it may hold a half-applied, possibly hostile
+ * tree) and the error is rethrown.
+ */
+export async function materialize(image: Image, dest: string, opts: MaterializeOptions = {}): Promise<MaterializeStats> {
+  await mkdir(dest, { recursive: true });
+  const existing = await readdir(dest);
+  if (existing.length > 0) {
+    throw new SnapshotError('IO', `materialize: ${dest} is not empty (${existing.length} entries)`, { path: dest });
+  }
+  const total: MaterializeStats = { layers: 0, entries: 0, bytes: 0, whiteouts: 0, skipped: 0 };
+  try {
+    for (const layer of image.layers) {
+      const s = await extractLayer(layer, dest, { format: 'merged', ...(opts.log ? { log: opts.log } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+      total.layers++;
+      total.entries += s.entries;
+      total.bytes += s.bytes;
+      total.whiteouts += s.whiteouts;
+      total.skipped += s.skipped;
+    }
+  } catch (e) {
+    await emptyDir(dest);
+    throw e;
+  }
+  return total;
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  const names = await readdir(dir, { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+  for (const n of names) await rm(Buffer.concat([Buffer.from(`${dir}/`), n]), { recursive: true, force: true });
+}
+
