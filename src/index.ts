@@ -2,3 +2,4 @@
 export * from './log.js';
 export * from './exporter/index.js';
 export * from './executor/index.js';
+export * from './dockerfile/index.js';
