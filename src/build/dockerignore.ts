@@ -81,6 +81,10 @@ export class IgnoreMatcher {
   static fromText(text: string): IgnoreMatcher {
     return new IgnoreMatcher(parseDockerignore(text));
   }
+  /** A matcher with extra patterns after these (e.g. COPY --exclude). */
+  extend(patterns: readonly string[]): IgnoreMatcher {
+    return new IgnoreMatcher([...this.patterns, ...parseDockerignore(patterns.join('\n'))]);
+  }
   get empty(): boolean {
     return this.patterns.length === 0;
   }

@@ -8,7 +8,9 @@ export type BuildErrorCode =
   | 'UNSUPPORTED'
   | 'BAD_ARGUMENT'
   | 'SYMLINK_LOOP'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'STEP_FAILED'
+  | 'INVALID_DOCKERFILE';
 
 export interface BuildErrorDetails {
   /** Dockerfile path, when known. */

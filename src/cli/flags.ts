@@ -74,6 +74,13 @@ export class FlagSet {
     return v;
   }
 
+  /** A repeatable string flag (`-build-arg A=1 -build-arg B=2`), like a Go flag.Value slice. */
+  stringList(name: string, usage: string): FlagValue<string[]> {
+    const v: FlagValue<string[]> = { value: [] };
+    this.define({ name, kind: 'string', usage, defValue: '', set: (raw) => void v.value.push(raw) });
+    return v;
+  }
+
   private define(f: FlagDef): void {
     if (this.flags.has(f.name)) throw new Error(`${this.name} flag redefined: ${f.name}`);
     this.flags.set(f.name, f);

@@ -1,7 +1,8 @@
+import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
 import type { CliIO, Command, Env } from './io.js';
 
-const COMMANDS: Command[] = [demoCommand];
+const COMMANDS: Command[] = [applyCommand, demoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
