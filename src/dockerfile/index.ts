@@ -13,6 +13,7 @@ export {
   lintFiles,
   formatLintReport,
   guessKind,
+  looksLikeDockerfile,
   LifecycleMessages,
   RECOMMENDED,
   BASE_IMAGE_ARG,

@@ -309,7 +309,7 @@ function healthcheck(rest: string, c: Ctx, fl: ParsedFlags): Instruction {
 function unknownInstruction(written: string, loc: Loc): DockerfileError {
   const upper = written.toUpperCase();
   const near = KEYWORDS.map((k) => [k, editDistance(k, upper)] as const)
-    .filter(([, d]) => d <= Math.max(1, Math.floor(upper.length / 3)))
+    .filter(([, d]) => d <= Math.max(1, Math.floor(upper.length / 2)))
     .sort((a, b) => a[1] - b[1])[0]?.[0];
   const shown = written === '' ? '(empty line continuation)' : written;
   return new DockerfileError('UNKNOWN_INSTRUCTION', `unknown instruction: ${shown}${near ? ` (did you mean ${near}?)` : ''}`, {

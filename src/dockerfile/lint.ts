@@ -171,6 +171,12 @@ export function guessKind(path: string): DockerfileKind | undefined {
   return undefined;
 }
 
+/** Whether a file in a directory given to `lint` is one to check: *.Dockerfile or Dockerfile. */
+export function looksLikeDockerfile(path: string): boolean {
+  const base = path.split(/[\\/]+/).filter((s) => s !== '').pop() ?? '';
+  return base === 'Dockerfile' || base.endsWith('.Dockerfile');
+}
+
 export interface LintReport {
   results: LintResult[];
   errorCount: number;

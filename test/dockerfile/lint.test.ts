@@ -5,6 +5,7 @@ import {
   formatLintReport,
   guessKind,
   lintDockerfile,
+  looksLikeDockerfile,
   lintFiles,
   lintText,
   parseDockerfile,
@@ -152,6 +153,11 @@ describe('lint: kind from the file name', () => {
     ['run.Dockerfile.ignore', undefined],
   ])('%s → %s', (path, kind) => {
     expect(guessKind(path)).toBe(kind);
+  });
+
+  it('picks Dockerfiles out of a directory listing', () => {
+    const names = ['build.Dockerfile', 'run.Dockerfile', 'a/Dockerfile', 'run.Dockerfile.ignore', 'extend-config.toml', 'Dockerfile.bak'];
+    expect(names.filter(looksLikeDockerfile)).toEqual(['build.Dockerfile', 'run.Dockerfile', 'a/Dockerfile']);
   });
 });
 

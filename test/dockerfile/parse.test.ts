@@ -56,6 +56,7 @@ describe('parseDockerfile: structure', () => {
     const e = parseError(df('FROM x', 'RUNN true'), 'b.Dockerfile');
     expect(e.code).toBe('UNKNOWN_INSTRUCTION');
     expect(e.message).toContain('b.Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)');
+    expect(parseError(df('FORM x')).detail).toBe('unknown instruction: FORM (did you mean FROM?)');
   });
 });
 
