@@ -7,6 +7,7 @@ export type OciErrorCode =
   | 'DIGEST_MISMATCH'
   | 'SIZE_MISMATCH'
   | 'TOO_LARGE'
+  | 'DECOMPRESS'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INVALID_JSON'
   | 'INVALID_LAYOUT'
