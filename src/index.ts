@@ -3,3 +3,5 @@ export * from './log.js';
 export * from './exporter/index.js';
 export * from './executor/index.js';
 export * from './dockerfile/index.js';
+export * from './cnb/index.js';
+export * from './extender/index.js';
