@@ -109,10 +109,10 @@ describe('inputs resolve flag > env > default (§9.3, §9.4)', () => {
     const analyzed = join(s.t.root, 'elsewhere.toml');
     await writeFile(analyzed, await import('node:fs/promises').then((f) => f.readFile(join(s.t.layers, 'analyzed.toml'))));
     await rm(join(s.t.layers, 'analyzed.toml'));
-    const env = { ...s.env, CNB_ANALYZED_PATH: join(s.t.root, 'missing.toml'), CNB_LAYERS_DIR: '/nonexistent' };
+    const env = { ...s.env, CNB_ANALYZED_PATH: join(s.t.root, 'missing.toml'), CNB_LAYERS_DIR: '/nonexistent', CNB_KANIKO_DIR: '/nonexistent-kaniko' };
     const c = captureIO();
     const code = await main(
-      ['-kind', 'run', '-layers', s.t.layers, '-analyzed', analyzed, '-log-level', 'debug'],
+      ['-kind', 'run', '-layers', s.t.layers, '-analyzed', analyzed, '-kaniko-dir', s.t.kaniko, '-log-level', 'debug'],
       env,
       c.io,
       testRuntime(s.engine),

@@ -8,6 +8,7 @@ import { defaultExtenderRuntime } from '../../src/cli/extender-runtime.js';
 import { readExtendedRunImage } from '../../src/exporter/index.js';
 import { isRoot } from '../helpers/fixtures.js';
 import { put } from './helpers/cnb-tree.js';
+import { entriesOf } from '../helpers/tar.js';
 import { captureIO, extractRootfs, UnshareChrootExecutor } from './helpers/runtime.js';
 import { scenario, type Scenario } from './helpers/scenario.js';
 
@@ -20,6 +21,9 @@ COPY run-file /
 
 ARG build_id=0
 RUN echo \${build_id}
+
+# <app> is ignored: this must not create a layer
+RUN mkdir -p /workspace && echo "some-content" > /workspace/some-file
 
 ARG user_id
 USER \${user_id}
@@ -57,11 +61,11 @@ COPY shared-file /shared-build
 ENV CNB_STACK_ID=stack-id-from-ext-tree
 `;
 
-async function realRun(s: Scenario, argv: string[]): Promise<{ code: number; stdout: string }> {
+async function realRun(s: Scenario, argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string }> {
   const c = captureIO();
   const rt = defaultExtenderRuntime({ cwd: '/', out: (l) => c.io.stdout.write(`${l}\n`) });
   const executor = new UnshareChrootExecutor();
-  const code = await main(['-log-level', 'info', '-uid', '1000', '-gid', '1000', ...argv], s.env, c.io, {
+  const code = await main(['-log-level', 'info', '-uid', '1000', '-gid', '1000', ...argv], { ...s.env, ...env }, c.io, {
     ...rt,
     // the production executor has no binds yet: run the builder with the test executor
     createBuilderRuntime: async () => ({ openRootfs: extractRootfs, executor }),
@@ -69,12 +73,19 @@ async function realRun(s: Scenario, argv: string[]): Promise<{ code: number; std
   return { code, stdout: c.out() };
 }
 
+async function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 describe.skipIf(!isRoot)('extender with the real build engine (busybox)', () => {
   it('X3/X4: kind=run output, history, label; a warm run executes no cached RUN and gives the same digest', async () => {
     const s = await scenario('0.13');
     await put(join(s.t.generated, 'curl', 'run.Dockerfile'), CURL_RUN);
     await put(join(s.t.generated, 'tree', 'run.Dockerfile'), TREE_RUN);
-    const r1 = await realRun(s, ['-kind', 'run']);
+    // <app> as in a real build, so that the RUN writing to /workspace is ignored
+    const r1 = await realRun(s, ['-kind', 'run', '-app', '/workspace']);
     expect(r1.stdout).not.toMatch(/ERROR/);
     expect(r1.code).toBe(0);
     expect(r1.stdout).toMatch(/^installed curl$/m);
@@ -89,7 +100,15 @@ describe.skipIf(!isRoot)('extender with the real build engine (busybox)', () => 
     ]);
     expect(await readdir(s.t.kaniko)).toEqual(['cache']);
 
-    const r2 = await realRun(s, ['-kind', 'run']);
+    // produced layers: relative names, no uname/gname (§9.14)
+    for (const l of img1.extensionLayers) {
+      for (const e of entriesOf(await readAll(await (await l.openTar()).tar))) {
+        expect(e.name.startsWith('/')).toBe(false);
+        expect([e.uname, e.gname]).toEqual(['', '']);
+        expect(e.name.startsWith('workspace')).toBe(false);
+      }
+    }
+    const r2 = await realRun(s, ['-kind', 'run', '-app', '/workspace']);
     expect(r2.code).toBe(0);
     expect(r2.stdout).not.toMatch(/^installed curl$/m);
     expect(r2.stdout).not.toMatch(/^installed tree$/m);
