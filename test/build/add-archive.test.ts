@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { extractArchive, sniffArchive } from '../../src/build/add-archive.js';
 import { BuildError } from '../../src/build/errors.js';
-import { tarFromEntries } from '../helpers/mini-tar.js';
+import { tarFrom } from '../helpers/tar.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 describe('ADD of local archives', () => {
@@ -43,12 +43,12 @@ describe('ADD of local archives', () => {
     ];
     for (const [i, entries] of cases.entries()) {
       const file = join(base, `evil${i}.tar`);
-      writeFileSync(file, await tarFromEntries(entries));
+      writeFileSync(file, tarFrom(entries));
       await expect(extractArchive(file, 'tar', root, '/dest', undefined, { line: 1 })).rejects.toBeInstanceOf(BuildError);
     }
     // A symlink to / followed by an entry through it stays inside the rootfs.
     const file = join(base, 'through.tar');
-    writeFileSync(file, await tarFromEntries([
+    writeFileSync(file, tarFrom([
       { name: 'up', type: 'symlink', linkname: '/' },
       { name: 'up/tmp/through', content: 'inside' },
     ]));
