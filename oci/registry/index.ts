@@ -11,3 +11,4 @@ export type { RetryOptions } from './retry.js';
 export { RemoteImage, RemoteLayer } from './remote-image.js';
 export type { BlobSource, PutBlobOptions, PutBlobResult } from './upload.js';
 export { Registry, MANIFEST_ACCEPT, type RegistryOptions, type RemoteManifest, type CallOptions } from './registry.js';
+export type { PullOptions, PullProgress, PullResult } from './pull.js';

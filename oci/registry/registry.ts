@@ -9,12 +9,14 @@ import type { ConfigFile, Descriptor, Index, Manifest, Platform } from '../types
 import { openBlobStream, type BlobReadOptions } from './blob-reader.js';
 import { isRegistryError } from './errors.js';
 import { anonymousKeychain, type Keychain, type Logger } from './keychain.js';
-import { hostPlatform, selectManifest } from './platform.js';
+import { hostPlatform } from '../platform.js';
+import { selectManifest } from './platform.js';
 import { toReference, type Reference } from './reference.js';
 import { RemoteImage } from './remote-image.js';
 import { resolveRetry, withRetry, type ResolvedRetry, type RetryOptions } from './retry.js';
 import { readCapped, repoScope, Transport } from './transport.js';
 import { putBlob, type BlobSource, type PutBlobOptions, type PutBlobResult } from './upload.js';
+import { pullToLayout, type PullOptions, type PullResult } from './pull.js';
 
 export interface RegistryOptions {
   keychain?: Keychain;
@@ -226,6 +228,14 @@ export class Registry {
       throw new OciError('INVALID_JSON', `config ${manifest.config.digest} of ${at.toString()}: not JSON`, { reference: at.toString(), digest: manifest.config.digest });
     }
     return new RemoteImage(at, m.raw, manifest, m.mediaType, m.digest, rawConfig, config, (d) => this.openBlob(at, d, { signal: opts.signal }));
+  }
+
+  /**
+   * Pulls `ref` (resolved for the platform) into the OCI layout at `dir` with digests preserved,
+   * reporting progress (bytes, layers) to `onProgress` and the logger. See pull.ts.
+   */
+  async pull(refIn: Reference | string, dir: string, opts: PullOptions = {}): Promise<PullResult> {
+    return pullToLayout(this, toReference(refIn), dir, { log: this.log, platform: this.platform, ...opts });
   }
 
   /** Pushes one blob (HEAD, mount, upload); see upload.ts. */

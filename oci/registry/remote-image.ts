@@ -1,6 +1,6 @@
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { decompressStream } from '../compress.js';
 import type { Digest } from '../digest.js';
 import { OciError } from '../errors.js';
 import type { Image, Layer } from '../image.js';
@@ -10,12 +10,6 @@ import type { Reference } from './reference.js';
 
 /** Opens a blob of the image's repository as a verified stream. */
 export type BlobOpener = (desc: Descriptor) => Readable;
-
-function decompressor(c: Compression, digest: Digest): Transform {
-  if (c === 'gzip') return createGunzip();
-  if (c === 'none') return new PassThrough();
-  throw new OciError('UNSUPPORTED_MEDIA_TYPE', `layer ${digest}: ${c} decompression is not available`, { digest });
-}
 
 /** A layer of a registry image: open() streams the blob from the registry, verified. */
 export class RemoteLayer implements Layer {
@@ -37,7 +31,7 @@ export class RemoteLayer implements Layer {
   }
 
   async openUncompressed(): Promise<Readable> {
-    const out = decompressor(this.compression, this.descriptor.digest);
+    const out = decompressStream(this.compression);
     // pipeline destroys `out` with the error when the download fails, so readers see it.
     pipeline(await this.open(), out).catch(() => {});
     return out;

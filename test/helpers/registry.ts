@@ -1,7 +1,8 @@
 // A real registry for integration tests: Debian's docker-registry (distribution 2.8) on 127.0.0.1,
 // a random free port, plain HTTP, filesystem storage in a temp dir, optionally htpasswd Basic auth.
-// It runs under timeout(1) so that it dies by itself even if the test process is killed, and it is
-// killed on stop(), on afterAll (useRegistry) and on process exit, whatever the test outcome.
+// It is killed on stop(), on afterAll (useRegistry) and on process exit, whatever the test outcome;
+// a watchdog shell kills it within a second if the test process dies without cleaning up (SIGKILL,
+// a timed-out worker), and timeout(1) bounds its life in any case.
 //
 //   const reg = useRegistry({ auth: { username: 'xt', password: 'xt' } });
 //   it('…', async () => { reg().host /* "127.0.0.1:PORT" */ });
@@ -32,15 +33,28 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
+// $1 = pid to watch (this process), $2 = TTL seconds, $3 = config. SIGTERM stops the registry and
+// waits for it; so does the watched process going away. It runs as its own process group (timeout
+// --foreground stays in it), so a SIGKILL to the group takes everything down.
+const WATCHDOG = `
+timeout --foreground --kill-after=5 "$2" docker-registry serve "$3" &
+reg=$!
+trap 'kill $reg 2>/dev/null; wait $reg; exit 0' TERM INT
+while kill -0 "$1" 2>/dev/null && kill -0 $reg 2>/dev/null; do sleep 0.5; done
+kill $reg 2>/dev/null; wait $reg
+`;
+
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
+function killGroup(c: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (c.pid !== undefined) process.kill(-c.pid, sig);
+  } catch {
+    /* already gone */
   }
+}
+
+process.on('exit', () => {
+  for (const c of live) killGroup(c, 'SIGKILL');
 });
 
 async function freePort(): Promise<number> {
@@ -76,15 +90,18 @@ async function kill(child: ChildProcess): Promise<void> {
     return;
   }
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  child.kill('SIGTERM'); // timeout(1) passes it on to docker-registry
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  child.kill('SIGTERM'); // the watchdog stops timeout(1), which passes it on to docker-registry
+  const t = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
   await exited;
   clearTimeout(t);
   live.delete(child);
 }
 
-/** Starts a registry; retries on another port if the chosen one was taken meanwhile. */
-export async function startRegistry(opts: { auth?: RegistryAuth; ttlSeconds?: number } = {}): Promise<RunningRegistry> {
+/**
+ * Starts a registry; retries on another port if the chosen one was taken meanwhile. It stops by
+ * itself when `watchPid` (default: this process) exits or after `ttlSeconds` (default 1800).
+ */
+export async function startRegistry(opts: { auth?: RegistryAuth; ttlSeconds?: number; watchPid?: number } = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(process.env.CNBX_TEST_TMP ?? tmpdir(), 'cnbx-registry-'));
   let authYaml = '';
   if (opts.auth) {
@@ -105,8 +122,9 @@ export async function startRegistry(opts: { auth?: RegistryAuth; ttlSeconds?: nu
     ].join('\n'));
     const logPath = join(dir, 'log');
     const logFd = openSync(logPath, 'a');
-    const child = spawn('timeout', ['--kill-after=5', String(opts.ttlSeconds ?? 1800), 'docker-registry', 'serve', config], {
+    const child = spawn('sh', ['-c', WATCHDOG, 'registry-watchdog', String(opts.watchPid ?? process.pid), String(opts.ttlSeconds ?? 1800), config], {
       stdio: ['ignore', logFd, logFd],
+      detached: true,
     });
     closeSync(logFd);
     live.add(child);

@@ -1,10 +1,13 @@
 // What a real registry cannot be made to do, injected in the in-process fake: 5xx and 429, resets
 // and truncation mid-blob (resumed with Range), wrong digests, redirects to another host.
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isOciError, isRegistryError, Registry, staticKeychain } from '../../../oci/index.js';
+import { isOciError, isRegistryError, OciLayout, Registry, staticKeychain, validateLayout, type PullProgress } from '../../../oci/index.js';
 import { FakeBlobHost, FakeRegistry } from '../../helpers/fake-registry.js';
 import { indexOf, memoryImage, pseudoRandom } from './images.js';
 import { clientFor, errorText, readAll, recordingLogger, rejection, seed } from './support.js';
+import { tmpDir } from '../../helpers/tmp.js';
 
 let fake: FakeRegistry;
 let blobHost: FakeBlobHost | undefined;
@@ -247,5 +250,62 @@ describe('push', () => {
     expect(isOciError(await rejection(reg.putManifest(`${fake.host}/m/n@${big.digest}`, other.rawManifest, other.manifestMediaType)), 'DIGEST_MISMATCH')).toBe(true);
     expect(await reg.hasBlob(`${fake.host}/m/n`, big.manifest.config.digest)).toBe(true);
     expect(await reg.hasBlob(`${fake.host}/m/n`, other.manifest.config.digest)).toBe(false);
+  });
+});
+
+describe('pull into a layout', () => {
+  it('a reset mid-layer is resumed; progress counts every byte once', async () => {
+    const r = await start();
+    fake.inject('GET', blobPath(bigLayer.descriptor.digest), { resetAfter: 200_000 });
+    const dir = join(await tmpDir(), 'img');
+    const events: PullProgress[] = [];
+    const res = await r.pull(`${fake.host}/a/b:t`, dir, { onProgress: (p) => events.push(p) });
+    expect(res.descriptor.digest).toBe(big.digest);
+    await validateLayout(dir);
+    expect(events.at(-1)).toMatchObject({ event: 'done', layersDone: 2, layersTotal: 2 });
+    expect(events.at(-1)!.bytesDone).toBe(events.at(-1)!.bytesTotal);
+    expect(Math.max(...events.map((e) => e.bytesDone))).toBe(events.at(-1)!.bytesTotal);
+    expect(fake.requestsTo('registry', blobPath(bigLayer.descriptor.digest))).toHaveLength(2);
+  });
+
+  it('a wrong-digest blob fails the pull and nothing is written: no layout dir, no temp dir', async () => {
+    const r = await start();
+    fake.inject('GET', blobPath(bigLayer.descriptor.digest), { serve: pseudoRandom(bigLayer.descriptor.size, 'evil') }, 10);
+    const parent = await tmpDir();
+    const e = await rejection(r.pull(`${fake.host}/a/b:t`, join(parent, 'img')));
+    expect(isOciError(e, 'DIGEST_MISMATCH')).toBe(true);
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('into an existing layout: the bad blob is not stored and index.json is untouched', async () => {
+    const r = await start();
+    const dir = join(await tmpDir(), 'existing');
+    await mkdir(dir);
+    await OciLayout.create(dir);
+    const indexBefore = await readFile(join(dir, 'index.json'));
+    fake.inject('GET', blobPath(bigLayer.descriptor.digest), { serve: pseudoRandom(bigLayer.descriptor.size, 'evil') }, 1);
+    expect(isOciError(await rejection(r.pull(`${fake.host}/a/b:t`, dir)), 'DIGEST_MISMATCH')).toBe(true);
+    expect((await readFile(join(dir, 'index.json'))).equals(indexBefore)).toBe(true);
+    const names = await readdir(join(dir, 'blobs', 'sha256'));
+    expect(names).not.toContain(bigLayer.descriptor.digest.slice(7));
+    expect(names.filter((n) => n.startsWith('.'))).toEqual([]);
+    // The same pull, once the registry behaves, completes the layout.
+    await r.pull(`${fake.host}/a/b:t`, dir);
+    await validateLayout(dir);
+  });
+
+  it('an abort during the download rejects and leaves nothing behind', async () => {
+    await start();
+    const r = clientFor(fake.host, { retry: { attempts: 5, baseDelayMs: 5000, maxDelayMs: 5000 } });
+    fake.inject('GET', blobPath(bigLayer.descriptor.digest), { status: 503 }, 100);
+    const parent = await tmpDir();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const t0 = Date.now();
+    const e = await rejection(r.pull(`${fake.host}/a/b:t`, join(parent, 'img'), { signal: ac.signal }));
+    await r.close();
+    expect((e as Error).name).toBe('AbortError');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await readdir(parent)).toEqual([]);
   });
 });
