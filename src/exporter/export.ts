@@ -15,7 +15,7 @@ import { ExportError } from './errors.js';
 import { checkRunExtensionExperimental } from './experimental.js';
 import { extendedRunDir, readExtendedRunImage } from './extended-run-reader.js';
 import { selectRunImageForExport, type MetadataRunImage } from './metadata.js';
-import { imageBlobSource, prepareLayoutTarget, pushImage, writeLayoutImage, type BaseBlobSource } from './write.js';
+import { imageBlobSource, prepareLayoutTarget, pushImage, withBaseBlobs, writeLayoutImage, type BaseBlobSource } from './write.js';
 
 export type ExportOutput =
   | { kind: 'layout'; dir: string; sparse?: boolean; tag?: string; replaceIndex?: boolean }
@@ -92,8 +92,20 @@ export async function exportImage(o: ExportImageOptions): Promise<ExportImageRes
     const work = await OciLayout.create(workDir);
     try {
       const compose = await composeAppImage({ ...composeInputs(o, run, runImageForExport, extended, analyzed.runImage?.extend === true, sourceDateEpoch, log), store: work.blobs });
-      const mountFrom = isLayoutIdentifier(run.reference) ? [] : [Reference.parse(run.reference).repository];
-      const descriptor = await pushImage(registry, o.output.reference, compose.image, { mountFrom, ...(o.signal ? { signal: o.signal } : {}) });
+      const target = Reference.parse(o.output.reference);
+      // Base layers: mounted from the run image's repository on the same registry, else uploaded
+      // (read from the run-image layout, or from its registry when that layout is sparse).
+      const mountFrom = [isLayoutIdentifier(run.reference) ? undefined : run.reference, analyzed.runImage?.image]
+        .filter((r): r is string => !!r)
+        .map((r) => Reference.parse(r.split('@')[0]!))
+        .filter((r) => r.registry === target.registry)
+        .map((r) => r.repository);
+      const baseBlobs = o.baseBlobs ?? (analyzed.runImage?.image ? lazyRegistrySource(registry, analyzed.runImage.image, run.image.digest) : undefined);
+      const image = await withBaseBlobs(compose.image, {
+        baseLayerCount: compose.baseLayerCount, required: false, where: o.output.reference, log,
+        ...(run.store ? { baseStore: run.store } : {}), ...(baseBlobs ? { baseBlobs } : {}),
+      });
+      const descriptor = await pushImage(registry, target, image, { mountFrom: [...new Set(mountFrom)], ...(o.signal ? { signal: o.signal } : {}) });
       log.info(`*** Digest: ${descriptor.digest}`);
       return { descriptor, image: compose.image, compose, output: o.output.reference };
     } finally {

@@ -94,37 +94,48 @@ export interface WriteLayoutOptions {
  * MISSING_BLOBS lists the digests and where they were expected, before anything is written.
  */
 export async function writeLayoutImage(target: LayoutTarget, image: Image, o: WriteLayoutOptions): Promise<Descriptor> {
-  const log = o.log ?? silentLogger;
-  let layers = [...image.layers];
-  if (o.mode === 'full') {
-    const missing: Layer[] = [];
-    for (const l of layers.slice(0, o.baseLayerCount)) {
-      const d = l.descriptor.digest;
-      if (await target.store.has(d)) continue;
-      if (o.baseStore && !(await o.baseStore.has(d))) missing.push(l);
-    }
-    if (missing.length > 0) {
-      const src = o.baseBlobs;
-      if (!src) {
-        const where = o.baseStore ? `${join(o.baseStore.root, 'blobs', 'sha256')}` : 'the run image';
-        throw new ExportError(
-          'MISSING_BLOBS',
-          `cannot write a full layout to ${target.dir}: the run image is a sparse layout and ${missing.length} base layer blob(s) are not in ${where}: ` +
-            `${missing.map((l) => l.descriptor.digest).join(', ')}; give a registry to fetch them from, or write a sparse layout`,
-          { path: where, digest: missing[0]!.descriptor.digest },
-        );
-      }
-      log.info(`Fetching ${missing.length} base layer blob(s) missing from the run image layout from ${src.description}`);
-      const set = new Set<Digest>(missing.map((l) => l.descriptor.digest));
-      layers = layers.map((l) => (set.has(l.descriptor.digest) ? fromSource(l, src) : l));
-    }
-  }
-  const img: Image = layers === image.layers ? image : { ...image, layers };
+  const img = o.mode === 'full'
+    ? await withBaseBlobs(image, { ...o, have: (d) => target.store.has(d), required: true, where: target.dir })
+    : image;
   return target.layout.writeImage(img, {
     layers: o.mode === 'full' ? 'all' : (_l, i) => i >= o.baseLayerCount,
     ...(o.tag !== undefined ? { tag: o.tag } : {}),
     ...(o.replaceIndex ? { replaceIndex: true } : {}),
   });
+}
+
+/**
+ * The image with its base layers readable: those the run-image layout (`baseStore`) lacks read
+ * from `baseBlobs`. When `required` and there is no source, MISSING_BLOBS lists the digests and
+ * where they were expected.
+ */
+export async function withBaseBlobs(image: Image, o: {
+  baseLayerCount: number; baseStore?: BlobStore; baseBlobs?: BaseBlobSource; log?: Logger;
+  have?: (d: Digest) => Promise<boolean>; required: boolean; where: string;
+}): Promise<Image> {
+  const log = o.log ?? silentLogger;
+  if (!o.baseStore) return image; // a registry image reads its own blobs
+  const missing: Layer[] = [];
+  for (const l of image.layers.slice(0, o.baseLayerCount)) {
+    const d = l.descriptor.digest;
+    if (o.have && (await o.have(d))) continue;
+    if (!(await o.baseStore.has(d))) missing.push(l);
+  }
+  if (missing.length === 0) return image;
+  const src = o.baseBlobs;
+  if (!src) {
+    if (!o.required) return image;
+    const where = join(o.baseStore.root, 'blobs', 'sha256');
+    throw new ExportError(
+      'MISSING_BLOBS',
+      `cannot write a full layout to ${o.where}: the run image is a sparse layout and ${missing.length} base layer blob(s) are not in ${where}: ` +
+        `${missing.map((l) => l.descriptor.digest).join(', ')}; give a registry to fetch them from, or write a sparse layout`,
+      { path: where, digest: missing[0]!.descriptor.digest },
+    );
+  }
+  log.info(`Fetching ${missing.length} base layer blob(s) missing from the run image layout from ${src.description}`);
+  const set = new Set<Digest>(missing.map((l) => l.descriptor.digest));
+  return { ...image, layers: image.layers.map((l) => (set.has(l.descriptor.digest) ? fromSource(l, src) : l)) };
 }
 
 /** A layer whose bytes come from another source, verified against the descriptor. */
