@@ -145,24 +145,33 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
 }
 
 async function finish(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger): Promise<number> {
+  let code: number;
   try {
-    if (result.kind === 'run') return EXIT.OK;
-    if (inputs.skipBuilder) {
-      log.info(`Extended build image written to ${result.outputDir}; not running the builder (-skip-builder)`);
-      return EXIT.OK;
-    }
-    const b = await runtime.createBuilderRuntime({ inputs, log });
-    return await runBuilder(result.image, result.env, inputs, result.workDir, {
-      ...b,
-      log,
-      env,
-      stdout: (l) => io.stdout.write(`${l}\n`),
-      stderr: (l) => io.stderr.write(`${l}\n`),
-      ...(runtime.signal ? { signal: runtime.signal } : {}),
-    });
-  } finally {
-    await result.release();
+    code = await afterExtend(result, inputs, env, io, runtime, log);
+  } catch (e) {
+    // The first failure is the one to report; cleanup is best effort then.
+    await result.release().catch((err: Error) => log.debug(`cleanup after failure: ${err.message}`));
+    throw e;
   }
+  await result.release();
+  return code;
+}
+
+async function afterExtend(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger): Promise<number> {
+  if (result.kind === 'run') return EXIT.OK;
+  if (inputs.skipBuilder) {
+    log.info(`Extended build image written to ${result.outputDir}; not running the builder (-skip-builder)`);
+    return EXIT.OK;
+  }
+  const b = await runtime.createBuilderRuntime({ inputs, log });
+  return runBuilder(result.image, result.env, inputs, result.workDir, {
+    ...b,
+    log,
+    env,
+    stdout: (l) => io.stdout.write(`${l}\n`),
+    stderr: (l) => io.stderr.write(`${l}\n`),
+    ...(runtime.signal ? { signal: runtime.signal } : {}),
+  });
 }
 
 /** CNB_PLATFORM_API: required, parsable, and one the extender exists for (0.10–0.15); else exit 11. */

@@ -63,15 +63,18 @@ export function builderArgv(i: ExtenderInputs): string[] {
   return argv;
 }
 
+/** Not passed to buildpacks: registry credentials are the restorer's and exporter's business. */
+const WITHHELD = new Set(['CNB_REGISTRY_AUTH']);
+
 /**
- * The builder's environment: the extender's CNB_* variables, overridden by the extended image's
- * Env (as the lifecycle's os.Setenv does), then HOME and USER from the passwd entry of the uid.
- * USER is the login name (the lifecycle sets Go's user.Name, the GECOS field: a QUIRK we fix).
- * PATH defaults like a container runtime's when the image sets none.
+ * The builder's environment: the extender's CNB_* variables (except registry credentials),
+ * overridden by the extended image's Env (as the lifecycle's os.Setenv does), then HOME and USER
+ * from the passwd entry of the uid. USER is the login name (the lifecycle sets Go's user.Name, the
+ * GECOS field: a QUIRK we fix). PATH defaults like a container runtime's when the image sets none.
  */
 export function builderEnv(own: Env, imageEnv: readonly [string, string][], home: string, user: string, platformApi: string): string[] {
   const env = new Map<string, string>();
-  for (const [k, v] of Object.entries(own)) if (k.startsWith('CNB_') && v !== undefined) env.set(k, v);
+  for (const [k, v] of Object.entries(own)) if (k.startsWith('CNB_') && !WITHHELD.has(k) && v !== undefined) env.set(k, v);
   env.set('CNB_PLATFORM_API', platformApi);
   for (const [k, v] of imageEnv) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);

@@ -2,7 +2,11 @@ import { chown, lstat, mkdir, readdir, rename, rm, stat, symlink, writeFile } fr
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OciLayout } from '../../oci/index.js';
+import { parseGoDuration } from '../../src/cli/flags-duration.js';
+import { parseApiVersion } from '../../src/cnb/index.js';
+import { builderBinds, builderEnv } from '../../src/extender/builder.js';
 import { canWrite, ensureOwner } from '../../src/extender/ensure-owner.js';
+import { inputsFromEnv, resolveInputPaths } from '../../src/extender/inputs.js';
 import { parseImageEnv } from '../../src/extender/env.js';
 import { ExtenderError } from '../../src/extender/errors.js';
 import { writeExtendedImage } from '../../src/extender/output.js';
@@ -90,6 +94,43 @@ describe('small helpers', () => {
     await chown(join(d, 'sub', 'f'), 0, 0);
     await ensureOwner(4321, 4322, d); // d is the user's: assumed fine below
     expect((await stat(join(d, 'sub', 'f'))).uid).toBe(0);
+  });
+
+  it('builderEnv: CNB_* pass through (not registry auth), the image Env overrides, HOME/USER last, PATH defaulted', () => {
+    const env = builderEnv(
+      { CNB_EXEC_ENV: 'test', CNB_REGISTRY_AUTH: '{"secret":1}', HOME: '/root', CNB_PLATFORM_API: '0.12' },
+      [['CNB_EXEC_ENV', 'from-image'], ['HOME', '/image-home'], ['X', 'a=b']],
+      '/home/cnb',
+      'cnb',
+      '0.13',
+    );
+    expect(env).toEqual(['CNB_EXEC_ENV=from-image', 'CNB_PLATFORM_API=0.13', 'HOME=/home/cnb', 'X=a=b', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'USER=cnb']);
+  });
+
+  it('builderBinds: <app>, <layers> rw, <platform> ro, files outside them, existing host dirs only', async () => {
+    const root = await tmpDir();
+    const dirs = { app: join(root, 'app'), layers: join(root, 'layers'), platform: join(root, 'platform'), bps: join(root, 'bps') };
+    for (const d of Object.values(dirs)) await mkdir(d);
+    await writeFile(join(root, 'group.toml'), '');
+    const inputs = resolveInputPaths(inputsFromEnv({}, parseApiVersion('0.13')!, parseGoDuration), '/');
+    const binds = await builderBinds({
+      ...inputs,
+      appDir: dirs.app,
+      layersDir: dirs.layers,
+      platformDir: dirs.platform,
+      buildpacksDir: dirs.bps,
+      buildConfigDir: join(root, 'missing'),
+      groupPath: join(root, 'group.toml'),
+      planPath: join(dirs.layers, 'plan.toml'),
+      analyzedPath: join(root, 'missing.toml'),
+    });
+    expect(binds).toEqual([
+      { source: dirs.app, target: dirs.app },
+      { source: dirs.layers, target: dirs.layers },
+      { source: dirs.platform, target: dirs.platform, readOnly: true },
+      { source: join(root, 'group.toml'), target: join(root, 'group.toml'), readOnly: true },
+      { source: dirs.bps, target: dirs.bps, readOnly: true },
+    ]);
   });
 
   it('summary lines', () => {
