@@ -57,32 +57,21 @@ export class OciLayout {
 
   /** Opens an existing layout; INVALID_LAYOUT naming the file when `oci-layout` or `index.json` is missing or bad. */
   static async open(dir: string, opts: OpenLayoutOptions = {}): Promise<OciLayout> {
-    const layoutPath = join(dir, LAYOUT_FILE);
-    let raw: Buffer;
-    try {
-      raw = await readFile(layoutPath);
-    } catch (e) {
-      const why = isNotFound(e) ? 'no oci-layout file: not an OCI image layout' : (e as Error).message;
-      throw new OciError('INVALID_LAYOUT', `${layoutPath}: ${why}`, { path: layoutPath }, { cause: e });
-    }
-    let version: unknown;
-    try {
-      version = (JSON.parse(raw.toString('utf8')) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
-    } catch (e) {
-      throw new OciError('INVALID_LAYOUT', `${layoutPath}: not JSON: ${(e as Error).message}`, { path: layoutPath }, { cause: e });
-    }
-    if (typeof version !== 'string' || !/^1\.\d+\.\d+$/.test(version)) {
-      throw new OciError('INVALID_LAYOUT', `${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${LAYOUT_VERSION})`, { path: layoutPath });
-    }
+    await checkLayoutFile(dir);
     const layout = new OciLayout(dir, opts);
     await layout.index();
     return layout;
   }
 
-  /** Creates `oci-layout` and an empty `index.json` where they are missing (each atomically), then opens the layout. */
+  /**
+   * Creates `oci-layout` and an empty `index.json` where they are missing (each atomically), then
+   * opens the layout. An existing bad `oci-layout` is reported, not replaced, and nothing is added.
+   */
   static async create(dir: string, opts: OpenLayoutOptions = {}): Promise<OciLayout> {
-    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(dir, { recursive: true });
     await createIfAbsent(join(dir, LAYOUT_FILE), serialise({ imageLayoutVersion: LAYOUT_VERSION }));
+    await checkLayoutFile(dir);
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
     await createIfAbsent(join(dir, INDEX_FILE), serialise(emptyIndex()));
     return OciLayout.open(dir, opts);
   }
@@ -212,6 +201,27 @@ export class OciLayout {
   }
 }
 
+/** `oci-layout` must exist and name a 1.x layout version. */
+async function checkLayoutFile(dir: string): Promise<void> {
+  const layoutPath = join(dir, LAYOUT_FILE);
+  let raw: Buffer;
+  try {
+    raw = await readFile(layoutPath);
+  } catch (e) {
+    const why = isNotFound(e) ? 'no oci-layout file: not an OCI image layout' : (e as Error).message;
+    throw new OciError('INVALID_LAYOUT', `${layoutPath}: ${why}`, { path: layoutPath }, { cause: e });
+  }
+  let version: unknown;
+  try {
+    version = (JSON.parse(raw.toString('utf8')) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
+  } catch (e) {
+    throw new OciError('INVALID_LAYOUT', `${layoutPath}: not JSON: ${(e as Error).message}`, { path: layoutPath }, { cause: e });
+  }
+  if (typeof version !== 'string' || !/^1\.\d+\.\d+$/.test(version)) {
+    throw new OciError('INVALID_LAYOUT', `${layoutPath}: unsupported imageLayoutVersion ${JSON.stringify(version)} (expected ${LAYOUT_VERSION})`, { path: layoutPath });
+  }
+}
+
 function emptyIndex(): Index {
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
 }
@@ -244,8 +254,9 @@ function checkTag(tag: string): void {
 }
 
 /**
- * Parses `<dir>`, `<dir>:<tag>` or `<dir>@sha256:<hex>`. A colon belongs to the tag only after the
- * last `/` (so `/a:b/c` is a directory).
+ * Parses `<dir>`, `<dir>:<tag>` or `<dir>@sha256:<hex>`. The tag follows the last colon of the last
+ * path component (so `/a:b/c` is a directory), and a last component that is a whole digest is a
+ * directory name, as the lifecycle names them (`…/run/sha256:<hex>:tag` works too).
  */
 export function parseLayoutRef(s: string): { dir: string; digest?: Digest; tag?: string } {
   const at = s.lastIndexOf('@');
@@ -254,7 +265,9 @@ export function parseLayoutRef(s: string): { dir: string; digest?: Digest; tag?:
     if (!isDigest(digest)) throw new OciError('INVALID_REFERENCE', `layout reference ${JSON.stringify(s)}: invalid digest ${JSON.stringify(digest)}`, { reference: s });
     return { dir: s.slice(0, at), digest };
   }
-  const colon = s.indexOf(':', s.lastIndexOf('/') + 1);
+  const last = s.slice(s.lastIndexOf('/') + 1);
+  // Lifecycle names layout directories after digests (`<extended>/run/sha256:<hex>`, `/kaniko/cache/base/sha256:<hex>`).
+  const colon = isDigest(last) || !last.includes(':') ? -1 : s.lastIndexOf(':');
   if (colon > 0) {
     const tag = s.slice(colon + 1);
     if (!REF_NAME_RE.test(tag)) throw new OciError('INVALID_REFERENCE', `layout reference ${JSON.stringify(s)}: invalid tag ${JSON.stringify(tag)}`, { reference: s });
