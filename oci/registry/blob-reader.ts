@@ -50,6 +50,7 @@ export function openBlobStream(
           headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
           scopes: [repoScope(ref.repository, 'pull')],
           signal: opts.signal,
+          highWaterMark: 1024 * 1024,
         });
         let skip = 0;
         if (res.status === 206 && offset > 0) {

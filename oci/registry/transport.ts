@@ -30,6 +30,8 @@ export interface SendRequest {
   /** Token scopes, e.g. `repository:library/busybox:pull`. */
   scopes: string[];
   signal?: AbortSignal | undefined;
+  /** Response body buffering (undici's default is 64 KiB; blobs stream faster with more). */
+  highWaterMark?: number;
 }
 
 interface HostState {
@@ -121,8 +123,9 @@ export class Transport {
     return this.opts.dispatcher;
   }
 
-  private async dispatch(url: URL, method: string, headers: Headers, body: Buffer | Readable | undefined, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+  private async dispatch(url: URL, method: string, headers: Headers, body: Buffer | Readable | undefined, signal?: AbortSignal, highWaterMark?: number): Promise<Dispatcher.ResponseData> {
     return this.dispatcherFor(url).request({
+      ...(highWaterMark ? { highWaterMark } : {}),
       origin: url.origin,
       path: url.pathname + url.search,
       method: method as Dispatcher.HttpMethod,
@@ -144,7 +147,7 @@ export class Transport {
       const sameOrigin = url.origin === st.base.origin;
       const auth = sameOrigin ? await this.authorization(req.registry, st, scopes, req.signal) : undefined;
       const body = typeof bodySource === 'function' ? await bodySource() : bodySource;
-      const res = await this.dispatch(url, method, { ...req.headers, ...(auth ? { authorization: auth } : {}) }, body, req.signal);
+      const res = await this.dispatch(url, method, { ...req.headers, ...(auth ? { authorization: auth } : {}) }, body, req.signal, req.highWaterMark);
       if (res.statusCode === 401 && sameOrigin && !reauthenticated) {
         const ch = pickChallenge(parseChallenges(res.headers['www-authenticate']));
         if (ch) {

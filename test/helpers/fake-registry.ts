@@ -3,9 +3,13 @@
 // a client to pull and push, and lets a test script what the real one cannot be made to do: the
 // Bearer token dance with scopes, 5xx/429, connection resets and truncation mid-blob, wrong
 // digests, redirects to another host.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 export interface RecordedRequest {
   method: string;
@@ -45,6 +49,8 @@ export interface FakeRegistryOptions {
   redirectBlobsTo?: string;
   /** Address to bind (default 127.0.0.1). */
   host?: string;
+  /** Serve HTTPS with this key and certificate (e.g. from selfSignedCert()). */
+  tls?: { key: string; cert: string };
 }
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -84,12 +90,13 @@ export class FakeRegistry {
 
   static async start(opts: FakeRegistryOptions = {}): Promise<FakeRegistry> {
     const r = new FakeRegistry(opts);
-    r.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       r.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) regError(res, 500, 'UNKNOWN', String(e));
         else res.destroy();
       });
-    });
+    };
+    r.server = opts.tls ? createTlsServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : createServer(handler);
     await new Promise<void>((ok) => r.server.listen(0, opts.host ?? '127.0.0.1', ok));
     const a = r.server.address() as AddressInfo;
     r.host = `${a.address}:${a.port}`;
@@ -97,7 +104,7 @@ export class FakeRegistry {
   }
 
   get url(): string {
-    return `http://${this.host}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${this.host}`;
   }
 
   async close(): Promise<void> {
@@ -378,4 +385,13 @@ export class FakeBlobHost {
     this.server.closeAllConnections();
     await new Promise<void>((ok) => this.server.close(() => ok()));
   }
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1 (openssl), for TLS tests. */
+export function selfSignedCert(dir: string): { key: string; cert: string } {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
 }

@@ -2,7 +2,8 @@
 // here only does htpasswd Basic), credentials sources, refresh on 401, and no credential leaks.
 import { afterEach, describe, expect, it } from 'vitest';
 import { isRegistryError, keychainFromInputs, Registry, staticKeychain, type Keychain } from '../../../oci/index.js';
-import { FakeRegistry } from '../../helpers/fake-registry.js';
+import { FakeRegistry, selfSignedCert } from '../../helpers/fake-registry.js';
+import { tmpDir } from '../../helpers/tmp.js';
 import { memoryImage } from './images.js';
 import { clientFor, errorText, readAll, recordingLogger, rejection, seed } from './support.js';
 
@@ -157,6 +158,19 @@ describe('Basic auth and access checks', () => {
     expect(await reg.checkReadAccess(`${fake.host}/a/b:t`)).toBe(true);
     expect(await reg.checkReadAccess(`${fake.host}/a/b:missing`)).toBe(false);
     expect(await reg.head(`${fake.host}/a/b:missing`)).toBeNull();
+  });
+
+  it('TLS: a self-signed registry is reachable only when named insecure (then over HTTPS, not HTTP)', async () => {
+    fake = await FakeRegistry.start({ tls: selfSignedCert(await tmpDir()) });
+    seed(fake, 'a/b', 't', img);
+    reg = new Registry({ retry: { attempts: 1 } });
+    const e = await rejection(reg.manifest(`${fake.host}/a/b:t`));
+    expect(isRegistryError(e) && e.code).toBe('REGISTRY');
+    expect(fake.requests).toHaveLength(0);
+    await reg.close();
+    reg = clientFor(fake.host);
+    expect((await reg.manifest(`${fake.host}/a/b:t`)).digest).toBe(img.digest);
+    expect(fake.requests.length).toBeGreaterThan(0);
   });
 
   it('plain HTTP only for registries named insecure', async () => {
