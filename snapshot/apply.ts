@@ -62,6 +62,12 @@ export interface ApplyStats {
   whiteouts: number;
   /** Entries skipped with a warning (sockets, devices without CAP_MKNOD). */
   skipped: number;
+  /**
+   * Directories this layer needed but did not list (created 0755 root:root), as byte strings. In
+   * merged format they take a lower layer's directory when there is one; in overlay format they
+   * shadow the attributes of the lower directory, which the layer cache corrects (cache-fixup.ts).
+   */
+  implicitDirs: string[];
 }
 
 const OPAQUE = '.wh..wh..opq';
@@ -123,7 +129,7 @@ function bigTime(ns: bigint): number {
 }
 
 class LayerApplier {
-  readonly stats: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0, skipped: 0 };
+  readonly stats: ApplyStats = { entries: 0, bytes: 0, whiteouts: 0, skipped: 0, implicitDirs: [] };
   private readonly paths: RootPaths;
   /** Paths written by this layer (entries and the parents we created). */
   private readonly written = new Set<string>();
@@ -133,6 +139,8 @@ class LayerApplier {
   private readonly dirTimes = new Map<string, number>();
   /** Existing directories whose contents we changed → their previous atime/mtime. */
   private readonly restore = new Map<string, [number, number]>();
+  /** Parents we created without an entry of their own (still directories). */
+  private readonly implicit = new Set<string>();
   /** overlay format: whiteout devices made by this layer. */
   private readonly whiteoutDevs = new Set<string>();
   private readonly reported = new Set<string>();
@@ -178,6 +186,7 @@ class LayerApplier {
           mkdirSync(p, { mode: 0o755 });
           chmodSync(p, 0o755); // whatever the umask
           this.written.add(next);
+          this.implicit.add(next);
         } else if (st.isSymbolicLink()) {
           return { kind: 'symlink', rel: next };
         } else if (!st.isDirectory()) {
@@ -210,6 +219,8 @@ class LayerApplier {
     if (!this.dirs.delete(rel)) return;
     const prefix = `${rel}/`;
     for (const d of this.dirs) if (d.startsWith(prefix)) this.dirs.delete(d);
+    this.implicit.delete(rel);
+    for (const d of this.implicit) if (d.startsWith(prefix)) this.implicit.delete(d);
   }
 
   private removeExisting(rel: string): void {
@@ -409,6 +420,7 @@ class LayerApplier {
     this.xattrs(rel, h);
     this.dirs.add(rel);
     this.written.add(rel);
+    this.implicit.delete(rel);
     this.dirTimes.set(rel, h.mtime);
   }
 
@@ -515,6 +527,7 @@ class LayerApplier {
     for (const [rel, mtime] of this.dirTimes) {
       if (this.dirs.has(rel)) lutimesSync(this.paths.abs(rel), mtime, mtime);
     }
+    this.stats.implicitDirs = [...this.implicit].filter((d) => this.dirs.has(d)).sort();
   }
 
   /** An error from handling the current entry, as a SnapshotError naming layer and entry. */

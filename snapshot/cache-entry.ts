@@ -20,15 +20,22 @@ export interface Fingerprint {
   maxCtimeNs: string;
 }
 
+export type EntryKind = 'layer' | 'merged' | 'fixup';
+
+/** The directory of the cache holding entries of a kind. */
+export const AREA: Record<EntryKind, string> = { layer: 'layers', merged: 'merged', fixup: 'fixups' };
+
 export interface EntryMeta {
-  kind: 'layer' | 'merged';
-  /** diffID (layer) or chainID (merged): the entry's directory is named by its hex. */
+  kind: EntryKind;
+  /** diffID (layer) or chainID (merged, fixup): the entry's directory is named by its hex. */
   id: string;
   /** layer: blob digest and media type it was extracted from; merged: the diffIDs, base first. */
   digest?: string;
   mediaType?: string;
   diffIDs?: string[];
-  format: 'overlay' | 'merged';
+  /** layer: directories it needed but did not list (byte strings; see cache-fixup.ts). */
+  implicitDirs?: string[];
+  format: 'overlay' | 'merged' | 'dirs';
   fingerprint: Fingerprint;
 }
 
@@ -72,7 +79,7 @@ export function writeMeta(entryDir: string, meta: EntryMeta): void {
 }
 
 /** The meta of a complete entry, or null (absent, unreadable, or not the entry it claims to be). */
-export async function readMeta(entryDir: string, kind: EntryMeta['kind'], idHex: string): Promise<EntryMeta | null> {
+export async function readMeta(entryDir: string, kind: EntryKind, idHex: string): Promise<EntryMeta | null> {
   let meta: EntryMeta;
   try {
     meta = JSON.parse(await readFile(join(entryDir, 'meta.json'), 'utf8')) as EntryMeta;
@@ -94,6 +101,6 @@ export function fsyncDir(dir: string): void {
 }
 
 /** A unique temp entry name: `<kind>-<hex prefix>-<uuid>`, so verifyCache can say what it was. */
-export function tempName(kind: EntryMeta['kind'], idHex: string): string {
+export function tempName(kind: EntryKind, idHex: string): string {
   return `${kind}-${idHex.slice(0, 16)}-${randomUUID()}`;
 }

@@ -3,6 +3,8 @@
 //
 //   <dir>/layers/<diffID hex>/{fs/,meta.json}   one layer as an overlayfs lowerdir
 //   <dir>/merged/<chainID hex>/{fs/,meta.json}  all layers of an image applied in merged format
+//   <dir>/fixups/<chainID hex>/{fs/,meta.json}  directory attributes stacked above a layer that
+//                                               needed parents it did not list (cache-fixup.ts)
 //   <dir>/tmp/<kind>-<hex16>-<uuid>/            entries being built (same filesystem: rename is atomic)
 //
 // Complete or absent: an entry is built in tmp/, its diffID checked while the tar streams through,
@@ -12,8 +14,9 @@
 // which verifyCache removes.
 //
 // READ-ONLY FOR BUILDS. Nothing may write below layers/ or merged/ once an entry is in place:
-// - the overlay snapshotter uses layers/<hex>/fs only as a lowerdir (never upperdir or workdir,
-//   never a chroot target, never bind-mounted writable);
+// - the overlay snapshotter stacks exactly what layerDirs(image) returns (layer and fixup dirs),
+//   only as lowerdirs (never upperdir or workdir, never a chroot target, never bind-mounted
+//   writable); stacking layerDir() results by hand would miss the fixups;
 // - the scan snapshotter copies merged/<hex>/fs into its own work dir (reflink where the
 //   filesystem can, else a full copy) and builds there; it must never hardlink files out of the
 //   cache (an in-place write, chmod, chown or setxattr through a shared inode would change the
@@ -23,11 +26,12 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { digestHex, sha256, type Digest, type Image, type Layer } from '../oci/index.js';
-import { fingerprint, fingerprintMismatch, fsyncDir, readMeta, tempName, writeMeta, type EntryMeta } from './cache-entry.js';
+import { AREA, fingerprint, fingerprintMismatch, fsyncDir, readMeta, tempName, writeMeta, type EntryKind, type EntryMeta } from './cache-entry.js';
+import { planFixup, writeFixup, type FixupPlan } from './cache-fixup.js';
 import { SnapshotError } from './errors.js';
 import { extractLayer, materialize } from './materialize.js';
 import type { Logger } from './snapshotter-log.js';
@@ -76,13 +80,35 @@ export class LayerCache {
     return this.ensure('layer', hex, async (fsDir) => {
       const stats = await extractLayer(layer, fsDir, { format: 'overlay', ...this.logOpt(), ...(opts.signal ? { signal: opts.signal } : {}) });
       this.log?.debug(`cache: layer ${layer.descriptor.digest} extracted (${stats.entries} entries, ${stats.bytes} bytes)`);
-      return { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType };
+      return { digest: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, implicitDirs: stats.implicitDirs };
     });
   }
 
-  /** The layer directories of an image, base first (independent layers are extracted in parallel). */
-  layerDirs(image: Image, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
-    return Promise.all(image.layers.map((l) => this.layerDir(l, opts)));
+  /**
+   * The overlayfs lowerdirs of an image, base first: each layer's directory (extracted in
+   * parallel, `concurrency` at a time), followed by its fixup directory where it has one. This,
+   * not layerDir() per layer, is what a mount must stack.
+   */
+  async layerDirs(image: Image, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const dirs = await Promise.all(image.layers.map((l) => this.layerDir(l, opts)));
+    const chain = chainIDs(image.layers.map((l) => l.diffID));
+    const out: string[] = [];
+    for (const [i, dir] of dirs.entries()) {
+      const layer = image.layers[i]!;
+      const meta = await readMeta(dirname(dir), 'layer', digestHex(layer.diffID));
+      const implicit = meta?.implicitDirs ?? [];
+      const plan = implicit.length > 0 ? planFixup(dir, implicit, [...out].reverse(), layer.descriptor.digest) : null;
+      out.push(dir);
+      if (plan !== null) out.push(await this.fixupDir(chain[i]!, plan));
+    }
+    return out;
+  }
+
+  private fixupDir(chainID: Digest, plan: FixupPlan): Promise<string> {
+    return this.ensure('fixup', digestHex(chainID), async (fsDir) => {
+      writeFixup(fsDir, plan);
+      return {};
+    });
   }
 
   /** `<dir>/merged/<chainID hex>/fs`: all layers of the image applied in merged format (read-only). */
@@ -105,7 +131,7 @@ export class LayerCache {
     return this.log ? { log: this.log } : {};
   }
 
-  private ensure(kind: EntryMeta['kind'], hex: string, fill: (fsDir: string) => Promise<Partial<EntryMeta>>): Promise<string> {
+  private ensure(kind: EntryKind, hex: string, fill: (fsDir: string) => Promise<Partial<EntryMeta>>): Promise<string> {
     const key = `${kind}/${hex}`;
     let p = this.inflight.get(key);
     if (p === undefined) {
@@ -115,8 +141,8 @@ export class LayerCache {
     return p;
   }
 
-  private async build(kind: EntryMeta['kind'], hex: string, fill: (fsDir: string) => Promise<Partial<EntryMeta>>): Promise<string> {
-    const area = join(this.dir, kind === 'layer' ? 'layers' : 'merged');
+  private async build(kind: EntryKind, hex: string, fill: (fsDir: string) => Promise<Partial<EntryMeta>>): Promise<string> {
+    const area = join(this.dir, AREA[kind]);
     const final = join(area, hex);
     if (await readMeta(final, kind, hex)) return join(final, 'fs');
     return this.limit(async () => {
@@ -132,7 +158,8 @@ export class LayerCache {
       heartbeat.unref();
       try {
         const extra = await fill(fsDir);
-        const meta: EntryMeta = { kind, id: `sha256:${hex}`, format: kind === 'layer' ? 'overlay' : 'merged', ...extra, fingerprint: fingerprint(fsDir) };
+        const format = kind === 'layer' ? 'overlay' : kind === 'merged' ? 'merged' : 'dirs';
+        const meta: EntryMeta = { kind, id: `sha256:${hex}`, format, ...extra, fingerprint: fingerprint(fsDir) };
         writeMeta(tmp, meta);
         if (this.durable) await this.syncfs(tmp);
         try {
@@ -207,7 +234,8 @@ export async function verifyCache(dir: string, opts: VerifyOptions = {}): Promis
       opts.log?.info(`cache: removed stale temp entry ${p}`);
     }
   }
-  for (const [area, kind] of [['layers', 'layer'], ['merged', 'merged']] as const) {
+  for (const kind of ['layer', 'merged', 'fixup'] as const) {
+    const area = AREA[kind];
     for (const hex of await readdir(join(dir, area)).catch(() => [] as string[])) {
       const rel = `${area}/${hex}`;
       const entry = join(dir, area, hex);

@@ -43,8 +43,12 @@ export interface MaterializeOptions {
   signal?: AbortSignal;
 }
 
-export interface MaterializeStats extends ApplyStats {
+export interface MaterializeStats {
   layers: number;
+  entries: number;
+  bytes: number;
+  whiteouts: number;
+  skipped: number;
 }
 
 /**

@@ -324,6 +324,6 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
   it('counts entries, bytes and whiteouts', async () => {
     const root = await tmpDir();
     const [, s] = await applyAll(root, [[{ name: 'a', content: 'a' }], [{ name: 'b', content: 'bbb' }, { name: '.wh.a' }, { name: 'd/' }]]);
-    expect(s).toEqual({ entries: 3, bytes: 3, whiteouts: 1, skipped: 0 });
+    expect(s).toEqual({ entries: 3, bytes: 3, whiteouts: 1, skipped: 0, implicitDirs: [] });
   });
 });

@@ -132,6 +132,43 @@ describe.runIf(isRoot)('LayerCache', () => {
     expect(seen).toEqual(renderTree(dumpTree(merged, filter)));
   });
 
+  it('stacks a fixup above a layer that needed parents it did not list, so the merged attributes survive', async () => {
+    const dir = await tmpDir();
+    const img = memoryImage([
+      memoryLayer(tarFrom([
+        { name: 'tmp/', mode: 0o1777, mtime: 111 }, { name: 'tmp/x', content: 'x' },
+        { name: 'var/', mode: 0o755, mtime: 222 }, { name: 'var/lib/', mode: 0o700, uid: 5, gid: 6, mtime: 333, xattrs: { 'user.k': 'v' } },
+      ])),
+      // No parent entries at all (umoci writes whiteouts this way).
+      memoryLayer(tarFrom([{ name: 'tmp/.wh.x' }, { name: 'tmp/new', content: 'n' }, { name: 'var/lib/apt/f', content: 'f' }, { name: 'brand/new/f', content: '' }])),
+    ]);
+    const cache = new LayerCache(dir, { durable: false });
+    const lowers = await cache.layerDirs(img);
+    expect(lowers).toHaveLength(3);
+    expect(lowers[2]).toBe(join(dir, 'fixups', chainIDs(img.layers.map((l) => l.diffID))[1]!.slice(7), 'fs'));
+    expect(dumpTree(lowers[2]!, { mtime: true }).map((e) => `${e.path} ${e.mode.toString(8)} ${e.uid}:${e.gid} @${e.mtime}${e.xattrs ? ` ${JSON.stringify(e.xattrs)}` : ''}`))
+      .toEqual(['tmp 1777 0:0 @111', 'var 755 0:0 @222', 'var/lib 700 5:6 @333 {"user.k":"v"}']);
+    const filter = { xattrFilter: (n: string) => !n.startsWith('trusted.overlay.'), mtime: true };
+    const merged = await cache.mergedRootfs(img);
+    const seen = await withOverlay(lowers, join(await tmpDir(), 'mnt'), (m) => renderTree(dumpTree(m, filter)));
+    const want = renderTree(dumpTree(merged, filter));
+    // brand/ and brand/new/ exist in no lower layer: created "now" by both, at different instants.
+    const noNow = (l: string[]) => l.map((x) => (x.includes(' brand') ? x.replace(/ @\d+$/, '') : x));
+    expect(noNow(seen)).toEqual(noNow(want));
+    expect(await cache.layerDirs(img)).toEqual(lowers);
+    expect((await cache.verify({ deep: true })).ok).toHaveLength(4);
+  });
+
+  it('refuses, like merged application, a layer whose unlisted parent is a symlink below', async () => {
+    const dir = await tmpDir();
+    const img = memoryImage([
+      memoryLayer(tarFrom([{ name: 'lib64', type: 'symlink', linkname: 'usr/lib64' }, { name: 'usr/lib64/' }])),
+      memoryLayer(tarFrom([{ name: 'lib64/libx.so', content: 'x' }])),
+    ]);
+    await expect(new LayerCache(dir, { durable: false }).layerDirs(img)).rejects.toMatchObject({ code: 'UNSAFE_PATH', layer: img.layers[1]!.descriptor.digest });
+    await expect(materialize(img, join(dir, 'm'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
+  });
+
   describe('verifyCache', () => {
     it('removes stale temp entries and keeps fresh ones', async () => {
       const dir = await tmpDir();
