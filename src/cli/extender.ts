@@ -133,9 +133,8 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
   }
   const resolved = resolveInputPaths(inputs, runtime.cwd);
 
-  const engine = await runtime.createEngine({ inputs: resolved, log });
   const result = await extend(resolved, {
-    engine,
+    engine: lazyEngine(() => runtime.createEngine({ inputs: resolved, log })),
     log,
     ...(runtime.uuid ? { uuid: runtime.uuid } : {}),
     ...(runtime.now ? { now: runtime.now } : {}),
@@ -172,6 +171,19 @@ async function afterExtend(result: ExtendResult, inputs: ExtenderInputs, env: En
     stderr: (l) => io.stderr.write(`${l}\n`),
     ...(runtime.signal ? { signal: runtime.signal } : {}),
   });
+}
+
+/**
+ * The engine is created on first use: creating it probes the snapshotter under `<kaniko-dir>`, which
+ * must not happen before the phase has checked its inputs (nor create `<kaniko-dir>` itself).
+ */
+function lazyEngine(create: () => Promise<DockerfileEngine<unknown>>): DockerfileEngine<unknown> {
+  let engine: Promise<DockerfileEngine<unknown>> | undefined;
+  const get = () => (engine ??= create());
+  return {
+    load: async (text, path, kind) => (await get()).load(text, path, kind),
+    apply: async (base, df, ctx) => (await get()).apply(base, df, ctx),
+  };
 }
 
 /** CNB_PLATFORM_API: required, parsable, and one the extender exists for (0.10–0.15); else exit 11. */

@@ -147,7 +147,7 @@ async function extendImage<P>(inputs: ExtenderInputs, deps: ExtendDeps<P>, plan:
       for (const w of warnings) log.warn(w);
       loaded.push(dockerfile);
     } catch (e) {
-      throw new ExtenderError('DOCKERFILE', `extending ${kind} image: loading ${df.path}`, { kind, path: df.path, extensionId: df.extensionId }, { cause: e });
+      throw new ExtenderError('DOCKERFILE', `extending ${kind} image: loading ${naming(df.path, e)}`, { kind, path: df.path, extensionId: df.extensionId }, { cause: e });
     }
   }
 
@@ -189,7 +189,7 @@ async function extendImage<P>(inputs: ExtenderInputs, deps: ExtendDeps<P>, plan:
         ...(deps.signal ? { signal: deps.signal } : {}),
       });
     } catch (e) {
-      throw new ExtenderError('DOCKERFILE', `extending ${kind} image: applying Dockerfile to image: ${df.path}`, { kind, path: df.path, extensionId: df.extensionId }, { cause: e });
+      throw new ExtenderError('DOCKERFILE', `extending ${kind} image: applying Dockerfile to image${naming(df.path, e, ': ')}`, { kind, path: df.path, extensionId: df.extensionId }, { cause: e });
     }
     reports.push(...result.stepReports);
     // The lifecycle zeroes `created` after every Dockerfile, so intermediate digests (and the
@@ -224,4 +224,10 @@ async function extendImage<P>(inputs: ExtenderInputs, deps: ExtendDeps<P>, plan:
     }
   };
   return { kind, image, outputDir: written.dir, applied: dockerfiles, env, reports, totals: t, workDir, release };
+}
+
+/** The Dockerfile path for a message, unless the cause already names it (engine errors carry file:line). */
+function naming(path: string, cause: unknown, prefix = ''): string {
+  const msg = cause instanceof Error ? cause.message : String(cause);
+  return msg.includes(path) ? (prefix === '' ? 'Dockerfile' : '') : `${prefix}${path}`;
 }

@@ -174,6 +174,18 @@ describe('initialisation errors (§1.4, §9.7)', () => {
     expect(r.stdout).toMatch(/ERROR: failed to create work directory in .*no-kaniko: ENOENT/);
   });
 
+  it('nothing is created under a missing <kaniko-dir>, and the engine is not started before the inputs are read', async () => {
+    const s = await scenario('0.13');
+    const missing = join(s.t.root, 'no-kaniko');
+    const r = await cli(['-kind', 'run'], { ...s.env, CNB_KANIKO_DIR: missing });
+    expect(r.code).toBe(1);
+    expect(r.engines).toBe(0);
+    expect(await readdir(missing).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ENOENT');
+    await rm(join(s.t.layers, 'group.toml'));
+    const r2 = await cli(['-kind', 'run'], s.env);
+    expect([r2.code, r2.engines]).toEqual([1, 0]);
+  });
+
   it('an extension without a Dockerfile for the kind is skipped', async () => {
     const s = await scenario('0.13');
     await rm(join(s.t.generated, 'tree', 'run.Dockerfile'));
@@ -186,7 +198,7 @@ describe('initialisation errors (§1.4, §9.7)', () => {
     await writeFile(join(s.t.generated, 'tree', 'run.Dockerfile'), 'ARG base_image\nFROM ${base_image}\nBOGUS x\n');
     const r = await s.run(['-kind', 'run']);
     expect(r.code).toBe(102);
-    expect(r.stdout).toMatch(/ERROR: failed to extend run image: extending run image: loading .*tree\/run\.Dockerfile: .*unknown instruction: BOGUS/);
+    expect(r.stdout).toMatch(/ERROR: failed to extend run image: extending run image: loading Dockerfile: .*tree\/run\.Dockerfile:3: unknown instruction: BOGUS/);
     expect(s.engine.contexts).toEqual([]); // curl, first in order, did not run
     await writeFile(join(s.t.generated, 'tree', 'run.Dockerfile'), 'ARG base_image\nFROM ${base_image}\nCMD x\n');
     const r2 = await s.run(['-kind', 'run']);
