@@ -3,7 +3,7 @@
 import { readdir, readFile, stat, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OciLayout } from '../../oci/index.js';
+import { OciLayout, validateLayout } from '../../oci/index.js';
 import { isRoot } from '../helpers/fixtures.js';
 import { FakeEngine } from './helpers/fake-engine.js';
 import { scenario } from './helpers/scenario.js';
@@ -41,6 +41,7 @@ describe.skipIf(!isRoot)('extender kind=build (X1, X2)', () => {
     // the saved build image
     const names = await readdir(join(s.t.extended, 'build'));
     expect(names).toHaveLength(1);
+    await validateLayout(join(s.t.extended, 'build', names[0]!), { allowMissingBlobs: true });
     const img = await (await OciLayout.open(join(s.t.extended, 'build', names[0]!))).image();
     expect(names[0]).toBe(img.digest);
     expect(img.config.config?.Env).toContain('CNB_STACK_ID=stack-id-from-ext-tree');
