@@ -12,6 +12,8 @@ import { xattr } from '../../snapshot/native.js';
 import { SnapshotError } from '../../snapshot/errors.js';
 import { entriesOf } from '../helpers/tar.js';
 import { dumpTree } from '../helpers/tree.js';
+import { entriesOfStream } from './harness.js';
+import { Readable } from 'node:stream';
 import { hasCommand, isRoot } from '../helpers/fixtures.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -213,6 +215,24 @@ describe('layer writer: encodings', () => {
     }
     expect(listing).toMatch(/ 9663676416 /);
   });
+
+  it('a sparse 4 GiB file (2^32 bytes) is streamed in full with an exact size field', async () => {
+    const r = await tmpDir();
+    execFileSync('truncate', ['-s', '4G', join(r, 'big')]);
+    const { warn, log } = memLog();
+    const plan = planLayer(r, add('big'), { log });
+    expect(plan.contentBytes).toBe(4 * 1024 ** 3);
+    let total = 0;
+    let head: Buffer | undefined;
+    for await (const c of layerTar(plan) as AsyncIterable<Buffer>) {
+      head ??= Buffer.from(c.subarray(0, 512));
+      total += c.length;
+    }
+    expect(total).toBe(512 + 4 * 1024 ** 3 + 1024);
+    const [e] = await entriesOfStream(Readable.from([head!]));
+    expect(e).toMatchObject({ name: 'big', size: 4 * 1024 ** 3 });
+    expect(warn.join('\n')).toMatch(/sparse file \/big/);
+  }, 120_000);
 
   it('mtimes are whole seconds, clamped to SOURCE_DATE_EPOCH; two writes are byte-identical', async () => {
     const r = await tmpDir();
