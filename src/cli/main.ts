@@ -1,8 +1,9 @@
 import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
+import { exportCommand } from '../exporter/command.js';
 import type { CliIO, Command, Env } from './io.js';
 
-const COMMANDS: Command[] = [applyCommand, demoCommand];
+const COMMANDS: Command[] = [applyCommand, exportCommand, demoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
