@@ -1,10 +1,65 @@
 // An image's layers applied in order to a directory: the image's root filesystem.
 import { mkdir, readdir, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestingStream, type Image, type Layer } from '../oci/index.js';
+import { createGunzip } from 'node:zlib';
+import { DigestingStream, sniffCompression, type Image, type Layer } from '../oci/index.js';
 import { applyLayerTar, type ApplyFormat, type ApplyStats } from './apply.js';
 import { SnapshotError } from './errors.js';
 import type { Logger } from './snapshotter-log.js';
+
+/** Output chunk of our gunzip: 16 KiB (zlib's default) costs a thread-pool round trip per 16 KiB. */
+const GUNZIP_CHUNK = 1 << 20;
+
+/**
+ * The uncompressed tar of a layer. gzip (and plain tar) is decompressed here rather than by
+ * `openUncompressed()`: with 1 MiB output chunks and no extra stream hops, Node's gunzip of
+ * debian's 50 MB base layer took 0.28 s of CPU instead of 0.46-0.55 s (measured, Node 20). As
+ * oci/ does, the compression is judged by the first bytes (some producers label plain tars as
+ * gzip); zstd goes through `openUncompressed()`.
+ */
+async function openTar(layer: Layer): Promise<Readable> {
+  if (layer.compression === 'zstd') return layer.openUncompressed();
+  const blob = await layer.open();
+  const first = await peek(blob);
+  if (first === null || sniffCompression(first) === 'none') return blob;
+  if (sniffCompression(first) !== 'gzip') {
+    blob.destroy();
+    return layer.openUncompressed();
+  }
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
+  // A failure of the blob (digest, size, I/O) or of gunzip reaches the reader through `gunzip`.
+  pipeline(blob, gunzip).catch(() => {});
+  return gunzip;
+}
+
+/** The first chunk of a stream, put back so the stream still yields everything; null when empty. */
+async function peek(s: Readable): Promise<Buffer | null> {
+  for (;;) {
+    const chunk = s.read() as Buffer | null;
+    if (chunk !== null) {
+      s.unshift(chunk);
+      return chunk;
+    }
+    if (s.readableEnded) return null;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        s.off('readable', done);
+        s.off('end', done);
+        s.off('error', fail);
+        resolve();
+      };
+      const fail = (e: Error): void => {
+        s.off('readable', done);
+        s.off('end', done);
+        reject(e);
+      };
+      s.once('readable', done);
+      s.once('end', done);
+      s.once('error', fail);
+    });
+  }
+}
 
 export interface ExtractLayerOptions {
   format: ApplyFormat;
@@ -20,7 +75,7 @@ export interface ExtractLayerOptions {
  */
 export async function extractLayer(layer: Layer, root: string, opts: ExtractLayerOptions): Promise<ApplyStats> {
   const name = layer.descriptor.digest;
-  const src = await layer.openUncompressed();
+  const src = await openTar(layer);
   const digesting = new DigestingStream();
   // Two pipelines share `digesting`: a failure on either side destroys it and so reaches the other.
   const feeding = pipeline(src, digesting, ...(opts.signal ? [{ signal: opts.signal }] : []));

@@ -50,6 +50,18 @@ describe('binaryExtract + readHeader', () => {
     expect(h!).toMatchObject({ uid: 3000000, mtime: 12.25, type: 'file', size: 1 });
   });
 
+  it('reads a size beyond the octal field from PAX (case 45: 9 GiB)', async () => {
+    const size = 9 * 2 ** 30;
+    const tar = tarFrom([{ name: 'huge', content: 'only the start', size }], { trailer: false });
+    const ex = binaryExtract();
+    const done = pipeline(Readable.from([tar]), ex).catch((e: Error) => e.message);
+    for await (const e of ex) {
+      expect(readHeader(e.header)).toMatchObject({ name: 'huge', size });
+      break;
+    }
+    expect(await done).toBeTypeOf('string'); // the stream is then truncated (or destroyed by the break)
+  });
+
   it('applies PAX global headers and lets the per-entry header win', async () => {
     const global = paxRecord('uid', '4000000');
     const tar = tarFrom([{ name: 'a', content: '' }, { name: 'b', content: '', pax: { uid: '5000000' } }]);

@@ -2,15 +2,17 @@
 // that concern applying a layer. Expected trees are written out by hand; the tars are built by the
 // independent encoder in test/helpers/tar.ts.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRoot } from '../helpers/fixtures.js';
+import { hasCommand, isRoot } from '../helpers/fixtures.js';
 import { tarFrom, type TarEntrySpec } from '../helpers/tar.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { dumpTree, type TreeEntry } from '../helpers/tree.js';
 import { applyAll, testLog } from './apply-support.js';
 
+// The built library (npm test builds it first), for runs in a child process with fewer capabilities.
+const DIST_SNAPSHOT = resolve(import.meta.dirname, '../../dist/snapshot/index.js');
 const CAP_NET_RAW_SETUID = Buffer.from('0100000280200000000000000000000000000000', 'hex'); // v2, a byte ≥ 0x80
 
 function byPath(tree: TreeEntry[]): Record<string, TreeEntry> {
@@ -65,6 +67,26 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
     const root = await tmpDir();
     await applyAll(root, [[{ name: 'ping', content: 'p', uid: 1, gid: 1, mode: 0o755, xattrs: { 'security.capability': CAP_NET_RAW_SETUID } }]]);
     expect(execFileSync('getcap', [join(root, 'ping')], { encoding: 'utf8' })).toContain('cap_net_raw');
+  });
+
+  it.runIf(hasCommand('setpriv') && existsSync(DIST_SNAPSHOT))('without CAP_SETFCAP, file capabilities are skipped with a warning (bug 12)', async () => {
+    const tmp = await tmpDir();
+    mkdirSync(join(tmp, 'root'));
+    const child = join(tmp, 'child.mjs');
+    writeFileSync(child, [
+      "import { Readable } from 'node:stream';",
+      'const [mod, root, b64] = process.argv.slice(2);',
+      'const { applyLayerTar } = await import(mod);',
+      'const warnings = [];',
+      'const log = { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };',
+      "await applyLayerTar(Readable.from([Buffer.from(b64, 'base64')]), root, { format: 'merged', layerName: 'L', log });",
+      'console.log(JSON.stringify(warnings));',
+    ].join('\n'));
+    const tar = tarFrom([{ name: 'ping', content: 'p', mode: 0o4755, xattrs: { 'security.capability': CAP_NET_RAW_SETUID, 'user.k': 'v' } }]);
+    // The layer is passed in the argument list: small, and no stdin plumbing.
+    const out = execFileSync('setpriv', ['--inh-caps=-setfcap', '--bounding-set=-setfcap', process.execPath, child, DIST_SNAPSHOT, join(tmp, 'root'), tar.toString('base64')], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([expect.stringMatching(/security\.capability on "ping" refused by the kernel \(EPERM\); skipped/)]);
+    expect(dumpTree(join(tmp, 'root'))).toEqual([expect.objectContaining({ path: 'ping', mode: 0o4755, xattrs: { 'user.k': 'v' } })]);
   });
 
   it('applies security.capability and user.*, never trusted.overlay.*, user.overlay.*, security.selinux (cases 24, 25)', async () => {
@@ -313,6 +335,20 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
     expect(t['opt']!.mtime).toBe(300);
     expect(t['srv']!.mtime).toBe(500);
     expect(t['etc/b']!.mtime).toBe(400);
+  });
+
+  it('symlink loops and dangling links are just entries (cases 31, 35)', async () => {
+    const root = await tmpDir();
+    await applyAll(root, [[{ name: 'l1', type: 'symlink', linkname: 'l2' }, { name: 'l2', type: 'symlink', linkname: 'l1' }, { name: 'link', type: 'symlink', linkname: 'nowhere' }]]);
+    expect(dumpTree(root).map((e) => `${e.path} -> ${e.link}`)).toEqual(['l1 -> l2', 'l2 -> l1', 'link -> nowhere']);
+  });
+
+  it('opaque markers on /sys and /proc in a base layer apply to plain directories (bug 25)', async () => {
+    for (const format of ['merged', 'overlay'] as const) {
+      const root = await tmpDir();
+      await applyAll(root, [[{ name: 'sys/' }, { name: 'sys/.wh..wh..opq' }, { name: 'proc/' }, { name: 'proc/.wh..wh..opq' }, { name: 'etc/hostname', content: 'h' }]], format);
+      expect(dumpTree(root, { xattrs: false }).map((e) => e.path)).toEqual(['etc', 'etc/hostname', 'proc', 'sys']);
+    }
   });
 
   it('keeps sub-second PAX mtimes', async () => {

@@ -19,13 +19,13 @@ function instrumented(entries: TarEntrySpec[], gate?: Promise<void>, c: Counter 
   const base = memoryLayer(tarFrom(entries));
   return {
     ...base, c,
-    openUncompressed: async () => {
+    open: async () => {
       c.opens++;
       c.active++;
       c.maxActive = Math.max(c.maxActive, c.active);
       await gate;
       await new Promise((r) => setTimeout(r, 20));
-      const s = await base.openUncompressed();
+      const s = await base.open();
       s.once('close', () => c.active--);
       return s;
     },

@@ -55,6 +55,16 @@ describe.runIf(isRoot)('materialize', () => {
     await expect(materialize(memoryImage([l]), dest)).rejects.toMatchObject({ code: 'BAD_LAYER', layer: l.descriptor.digest });
   });
 
+  it('judges the compression by the bytes, not the media type', async () => {
+    const dest = await tmpDir();
+    const a = tarFrom([{ name: 'a', content: 'a' }]);
+    const b = tarFrom([{ name: 'b', content: 'b' }]);
+    const plainLabelledGzip: Layer = { ...memoryLayer(a, { blob: a }), compression: 'gzip' };
+    const gzipLabelledPlain: Layer = { ...memoryLayer(b, { blob: gzipSync(b) }), compression: 'none' };
+    await materialize(memoryImage([plainLabelledGzip, gzipLabelledPlain]), dest);
+    expect(dumpTree(dest).map((e) => e.path)).toEqual(['a', 'b']);
+  });
+
   it('content that does not hash to the diffID → BAD_LAYER', async () => {
     const dest = await tmpDir();
     const l = memoryLayer(tarFrom([{ name: 'f', content: 'x' }]));
