@@ -5,3 +5,4 @@ export * from './executor/index.js';
 export * from './dockerfile/index.js';
 export * from './cnb/index.js';
 export * from './extender/index.js';
+export * from './restorer/index.js';

@@ -32,6 +32,11 @@ export interface PullOptions {
   layers?: 'all' | 'none';
   onProgress?: (p: PullProgress) => void;
   log?: Logger | undefined;
+  /**
+   * The image `ref` resolves to, when the caller has already read it with `Registry.image` (to
+   * learn its digest first): its manifest and config are then not fetched again.
+   */
+  image?: RemoteImage | undefined;
 }
 
 export interface PullResult {
@@ -52,7 +57,7 @@ function mib(n: number): string {
  */
 export async function pullToLayout(registry: Registry, ref: Reference, dir: string, opts: PullOptions = {}): Promise<PullResult> {
   const log = opts.log;
-  const image = await registry.image(ref, { signal: opts.signal, ...(opts.platform ? { platform: opts.platform } : {}) });
+  const image = opts.image ?? await registry.image(ref, { signal: opts.signal, ...(opts.platform ? { platform: opts.platform } : {}) });
   const existed = await stat(dir).then(() => true, (e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return false;
     throw new OciError('IO', `stat ${dir}: ${e.message}`, { path: dir }, { cause: e });
@@ -109,7 +114,7 @@ export async function pullToLayout(registry: Registry, ref: Reference, dir: stri
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw new OciError('IO', `rename ${target} to ${dir}: ${(e as Error).message}`, { path: dir }, { cause: e });
         // Someone else created it meanwhile: add our image to theirs (blobs are content-addressed).
         await rm(target, { recursive: true, force: true });
-        return pullToLayout(registry, ref, dir, opts);
+        return pullToLayout(registry, ref, dir, { ...opts, image });
       }
       await syncDir(dirname(dir));
     }

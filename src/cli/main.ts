@@ -1,9 +1,10 @@
 import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
+import { restoreCommand } from './restore.js';
 import { exportCommand } from '../exporter/command.js';
 import type { CliIO, Command, Env } from './io.js';
 
-const COMMANDS: Command[] = [applyCommand, exportCommand, demoCommand];
+const COMMANDS: Command[] = [applyCommand, exportCommand, restoreCommand, demoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
