@@ -79,10 +79,14 @@ export class DirBlobStore implements BlobStore {
       throw ioError(`open blob ${d}`, p, e, d);
     });
     // A wrong size is known before a byte is read: fail now (a truncated or padded file).
-    const actual = (await fh.stat()).size;
-    if (size !== undefined && actual !== size) {
+    try {
+      const actual = (await fh.stat()).size;
+      if (size !== undefined && actual !== size) {
+        throw new OciError('SIZE_MISMATCH', `${p}: blob is ${actual} bytes, expected ${size} for ${d}${actual < size ? ' (truncated?)' : ''}`, { digest: d, path: p });
+      }
+    } catch (e) {
       await fh.close();
-      throw new OciError('SIZE_MISMATCH', `${p}: blob is ${actual} bytes, expected ${size} for ${d}${actual < size ? ' (truncated?)' : ''}`, { digest: d, path: p });
+      throw e instanceof OciError ? e : ioError(`stat blob ${d}`, p, e, d);
     }
     const verifier = new VerifyingStream({ digest: d, size }, p);
     // Errors reach the consumer through the verifier, which pipeline destroys with them.

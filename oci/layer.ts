@@ -124,6 +124,8 @@ export async function storeLayer(tar: Readable, store: BlobStore, opts: StoreLay
   if (layerCompression(mediaType) !== compression) {
     throw new OciError('UNSUPPORTED_MEDIA_TYPE', `store layer: media type ${JSON.stringify(mediaType)} does not describe a ${compression} layer`);
   }
+  const level = opts.level ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`store layer: gzip level must be 0–9, got ${level}`);
   if (opts.signal) addAbortSignal(opts.signal, tar);
 
   const diff = new Digester();
@@ -138,7 +140,7 @@ export async function storeLayer(tar: Readable, store: BlobStore, opts: StoreLay
         yield c;
       }
     })();
-    const bytes = compression === 'gzip' ? parallelGzip(raw, { level: opts.level ?? 6, ...(opts.signal ? { signal: opts.signal } : {}) }) : raw;
+    const bytes = compression === 'gzip' ? parallelGzip(raw, { level, ...(opts.signal ? { signal: opts.signal } : {}) }) : raw;
     const out = new CoalescingWriter(fh, blob);
     for await (const c of bytes) await out.write(c);
     await out.flush();
@@ -149,6 +151,8 @@ export async function storeLayer(tar: Readable, store: BlobStore, opts: StoreLay
     await store.putFile(tmp, digest);
     return storedLayer(store, { mediaType, digest, size: blob.size }, diff.digest());
   } catch (e) {
+    // The tar is ours to consume: stop its producer too.
+    tar.destroy();
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true });
     if (e instanceof OciError || (e as Error).name === 'AbortError') throw e;
