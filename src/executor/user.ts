@@ -54,9 +54,14 @@ function parseGroup(buf: Buffer | null): GroupEntry[] {
 /**
  * Resolves a Docker USER string ("name", "uid", "name:group", "uid:gid", "" for root) against
  * the rootfs's /etc/passwd and /etc/group, read without following any symlink out of `root`.
- * Same rules as runc's GetExecUser (what Docker and BuildKit use): a numeric id absent from the
- * files is used as it is (gid 0 by default), an unknown name is an error, and supplementary
- * groups come from /etc/group only when no group was given.
+ * Same rules as runc's GetExecUser (what Docker and BuildKit use for RUN):
+ * - "" is uid 0, gid 0: the first passwd entry with uid 0 gives HOME and supplementary groups
+ *   when there is one; a rootfs without /etc/passwd (distroless) runs as 0:0 with HOME=/.
+ * - a numeric user is always a uid, never a name (a user named "42" is not user 42); without a
+ *   passwd entry it is used as it is, with gid 0 and HOME=/. A numeric group is always a gid.
+ * - a name (even "root") absent from passwd is UNKNOWN_USER, naming the user and the file; an
+ *   unknown group name is UNKNOWN_GROUP.
+ * - supplementary groups come from /etc/group only when no group was given.
  */
 export async function resolveUser(root: string, user: string): Promise<ResolvedUser> {
   const colon = user.indexOf(':');
@@ -70,26 +75,31 @@ export async function resolveUser(root: string, user: string): Promise<ResolvedU
   const passwdBuf = await readFileInRoot(root, '/etc/passwd', MAX_DB);
   const users = parsePasswd(passwdBuf);
 
-  const userName = userArg === '' ? '0' : userArg;
-  const uidArg = parseId(userName);
-  const entry = users.find((u) => u.name === userName || (uidArg !== undefined && u.uid === uidArg));
+  const numeric = userArg === '' ? 0 : parseNumeric(userArg);
+  if (numeric === 'out-of-range') {
+    throw new ExecutorError('UNKNOWN_USER', `unable to find user ${userArg}: uid out of range (0-${MAX_ID})`, { root, path: passwdPath });
+  }
+  const entry = numeric !== undefined ? users.find((u) => u.uid === numeric) : users.find((u) => u.name === userArg);
   const out: ResolvedUser = { uid: 0, gid: 0, groups: [], home: '/' };
   if (entry !== undefined) {
     out.uid = entry.uid;
     out.gid = entry.gid;
     out.home = entry.home === '' ? '/' : entry.home;
     out.name = entry.name;
-  } else if (uidArg !== undefined) {
-    out.uid = uidArg;
+  } else if (numeric !== undefined) {
+    out.uid = numeric;
   } else {
-    const why = passwdBuf === null ? 'the rootfs has no /etc/passwd' : `no matching entry in ${passwdPath}`;
-    throw new ExecutorError('UNKNOWN_USER', `unable to find user ${userName}: ${why}`, { root, path: passwdPath });
+    const why = passwdBuf === null ? `the rootfs has no /etc/passwd (${passwdPath})` : `no matching entry in ${passwdPath}`;
+    throw new ExecutorError('UNKNOWN_USER', `unable to find user ${userArg}: ${why}`, { root, path: passwdPath });
   }
 
   if (groupArg !== '') {
-    const gidArg = parseId(groupArg);
+    const gidArg = parseNumeric(groupArg);
+    if (gidArg === 'out-of-range') {
+      throw new ExecutorError('UNKNOWN_GROUP', `unable to find group ${groupArg}: gid out of range (0-${MAX_ID})`, { root, path: groupPath });
+    }
     const groups = parseGroup(await readFileInRoot(root, '/etc/group', MAX_DB));
-    const g = groups.find((e) => e.name === groupArg || (gidArg !== undefined && e.gid === gidArg));
+    const g = gidArg !== undefined ? groups.find((e) => e.gid === gidArg) : groups.find((e) => e.name === groupArg);
     if (g !== undefined) out.gid = g.gid;
     else if (gidArg !== undefined) out.gid = gidArg;
     else throw new ExecutorError('UNKNOWN_GROUP', `unable to find group ${groupArg}: no matching entry in ${groupPath}`, { root, path: groupPath });
@@ -98,4 +108,11 @@ export async function resolveUser(root: string, user: string): Promise<ResolvedU
     for (const g of groups) if (g.members.includes(entry.name) && !out.groups.includes(g.gid)) out.groups.push(g.gid);
   }
   return out;
+}
+
+/** A decimal id as runc's strconv.Atoi sees one: digits (leading zeros allowed); undefined if not a number. */
+function parseNumeric(s: string): number | 'out-of-range' | undefined {
+  if (!/^[0-9]+$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= MAX_ID ? n : 'out-of-range';
 }

@@ -35,8 +35,34 @@ describe('resolveUser', () => {
     expect(await resolveUser(root, 'cnb')).toEqual({ uid: 1000, gid: 1001, groups: [10, 999], home: '/home/cnb', name: 'cnb' });
     expect(await resolveUser(root, '1000')).toEqual({ uid: 1000, gid: 1001, groups: [10, 999], home: '/home/cnb', name: 'cnb' });
     expect(await resolveUser(root, 'nohome')).toMatchObject({ uid: 1002, home: '/' });
-    // A name that looks numeric matches by name first (like runc).
-    expect(await resolveUser(root, '42')).toMatchObject({ uid: 4200, name: '42' });
+    // A numeric user is always a uid (runc GetExecUser): the entry named "42" is not user 42.
+    expect(await resolveUser(root, '42')).toEqual({ uid: 42, gid: 0, groups: [], home: '/' });
+    expect(await resolveUser(root, '4200')).toEqual({ uid: 4200, gid: 4200, groups: [], home: '/home/fortytwo', name: '42' });
+    expect(await resolveUser(root, '001000')).toMatchObject({ uid: 1000, name: 'cnb' });
+  });
+
+  it('"" is uid 0: the first uid-0 entry whatever its name, else 0:0 with HOME=/', async () => {
+    const toor = await rootfs({ passwd: 'toor:x:0:0::/var/toor:/bin/sh\nroot:x:0:0::/root:/bin/sh\n', group: 'adm:x:4:toor\n' });
+    expect(await resolveUser(toor, '')).toEqual({ uid: 0, gid: 0, groups: [4], home: '/var/toor', name: 'toor' });
+    const noRoot = await rootfs({ passwd: 'cnb:x:1000:1000::/home/cnb:/bin/sh\n' });
+    expect(await resolveUser(noRoot, '')).toEqual({ uid: 0, gid: 0, groups: [], home: '/' });
+    // Distroless: no /etc at all.
+    const empty = await tmpDir();
+    expect(await resolveUser(empty, '')).toEqual({ uid: 0, gid: 0, groups: [], home: '/' });
+    expect(await resolveUser(empty, ':5')).toEqual({ uid: 0, gid: 5, groups: [], home: '/' });
+    expect(await resolveUser(empty, '0')).toEqual({ uid: 0, gid: 0, groups: [], home: '/' });
+  });
+
+  it('a name is never taken for root, even "root", when passwd lacks it', async () => {
+    const noRoot = await rootfs({ passwd: 'cnb:x:1000:1000::/home/cnb:/bin/sh\n' });
+    const e = await resolveUser(noRoot, 'root').catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'UNKNOWN_USER', root: noRoot, path: join(noRoot, 'etc/passwd') });
+    expect((e as Error).message).toBe(`unable to find user root: no matching entry in ${join(noRoot, 'etc/passwd')}`);
+    const empty = await tmpDir();
+    const f = await resolveUser(empty, 'root').catch((x: unknown) => x);
+    expect(f).toMatchObject({ code: 'UNKNOWN_USER', path: join(empty, 'etc/passwd') });
+    expect((f as Error).message).toBe(`unable to find user root: the rootfs has no /etc/passwd (${join(empty, 'etc/passwd')})`);
+    await expect(resolveUser(empty, 'root:0')).rejects.toMatchObject({ code: 'UNKNOWN_USER' });
   });
 
   it('takes an explicit group by name or gid, without supplementary groups', async () => {
@@ -46,6 +72,11 @@ describe('resolveUser', () => {
     expect(await resolveUser(root, 'cnb:7777')).toMatchObject({ gid: 7777, groups: [] });
     expect(await resolveUser(root, '1000:0')).toMatchObject({ uid: 1000, gid: 0, groups: [] });
     expect(await resolveUser(root, ':staff')).toMatchObject({ uid: 0, gid: 50 });
+    // A numeric group is always a gid, even when a group is named like a number.
+    const numbered = await rootfs({ passwd: PASSWD, group: `${GROUP}999:x:1234:\n` });
+    expect(await resolveUser(numbered, 'cnb:999')).toMatchObject({ gid: 999 });
+    expect(await resolveUser(numbered, 'cnb:1234')).toMatchObject({ gid: 1234 });
+    await expect(resolveUser(root, 'cnb:4294967295')).rejects.toMatchObject({ code: 'UNKNOWN_GROUP' });
   });
 
   it('allows numeric ids absent from passwd (gid 0, home /), like Docker', async () => {
