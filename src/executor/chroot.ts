@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { helperPath } from '../../snapshot/index.js';
 import type { Logger } from '../log.js';
 import { ExecutorError } from './errors.js';
 import { encodeSpec, helperErrorCode, parseStatus } from './helper-protocol.js';
+import { journalLocation } from './journal.js';
 import { LineSplitter } from './lines.js';
-import type { Executor, ProcessSpec } from './types.js';
+import type { BindMount, Executor, ProcessSpec } from './types.js';
 import { resolveUser } from './user.js';
 
 export interface ChrootExecutorOptions {
@@ -18,6 +20,13 @@ export interface ChrootExecutorOptions {
   hosts?: string | null;
   /** Receives the helper's warnings (e.g. a placeholder kept because the command used it). */
   log?: Logger;
+  /**
+   * Directory for the placeholder journals that let a later run (or cleanupStalePlaceholders)
+   * undo the placeholders of a SIGKILLed helper. Default: the rootfs's parent directory, where
+   * the journal sits beside the rootfs (`.cnbx-chroot.<key>.<id>.journal`) and is deleted when
+   * the run ends. null: no journal (a killed run's placeholders then stay).
+   */
+  stateDir?: string | null;
 }
 
 /** Status collected from the helper's fd 3 is small; anything beyond this is noise. */
@@ -31,8 +40,12 @@ const HELPER_SLACK_MS = 5000;
  * resolv.conf and hosts bound read-only. Mount targets missing from the rootfs are created for the
  * run and removed afterwards (their parents' mtimes restored); every mount lives in the run's own
  * mount namespace and is gone when it ends. Capabilities are Docker's default set.
+ * ProcessSpec.binds are mounted last, before entering the root (see BindMount). Placeholders are
+ * journalled (see stateDir): a run first removes those a killed run left on the same root.
  */
 export class ChrootExecutor implements Executor {
+  /** ProcessSpec.binds are honoured (src/cli/extender-runtime.ts checks this before a builder run). */
+  readonly supportsBinds = true as const;
   private readonly opts: ChrootExecutorOptions;
   constructor(opts: ChrootExecutorOptions = {}) {
     this.opts = opts;
@@ -42,6 +55,8 @@ export class ChrootExecutor implements Executor {
     if (signal?.aborted) throw new ExecutorError('ABORTED', `RUN ${p.argv.join(' ')} aborted before it started`, { root }, { cause: signal.reason });
     if (p.argv.length === 0 || p.argv[0] === '') throw new ExecutorError('BAD_SPEC', 'RUN needs a command', { root });
     if (!p.cwd.startsWith('/')) throw new ExecutorError('BAD_SPEC', `working directory ${p.cwd} is not absolute`, { root, path: p.cwd });
+    const binds = await checkBinds(root, p.binds ?? []);
+    const journal = this.opts.stateDir === null ? undefined : await journalLocation(root, this.opts.stateDir);
     const user = await resolveUser(root, p.user);
     // Like runc: HOME comes from /etc/passwd unless the environment sets it.
     const env = p.env.some((e) => e.startsWith('HOME=')) ? p.env : [...p.env, `HOME=${user.home}`];
@@ -56,6 +71,8 @@ export class ChrootExecutor implements Executor {
       graceMs: this.opts.graceMs ?? 10_000,
       resolvConf: this.opts.resolvConf === undefined ? '/etc/resolv.conf' : this.opts.resolvConf,
       hosts: this.opts.hosts === undefined ? '/etc/hosts' : this.opts.hosts,
+      binds,
+      ...(journal ? { journal: { dir: journal.dir, key: journal.key } } : {}),
     });
     const helper = this.opts.helper ?? helperPath();
     if (signal?.aborted) throw new ExecutorError('ABORTED', `RUN ${p.argv.join(' ')} aborted before it started`, { root }, { cause: signal.reason });
@@ -116,6 +133,7 @@ export class ChrootExecutor implements Executor {
         err.end();
         const st = parseStatus(statusText);
         for (const w of st.warnings) this.opts.log?.warn(`RUN helper: ${w}`);
+        if (st.staleRemoved) this.opts.log?.warn(`RUN helper: removed ${st.staleRemoved} placeholder(s) that a killed run left in ${root}`);
         const cmd = p.argv.join(' ');
         if (spawnError !== undefined) {
           reject(new ExecutorError('HELPER', `cannot start the chroot helper ${helper}: ${spawnError.message}`, { root, path: helper }, { cause: spawnError }));
@@ -138,4 +156,20 @@ export class ChrootExecutor implements Executor {
       });
     });
   }
+}
+
+/** Binds as the helper takes them: absolute paths, existing sources (checked again by the helper). */
+async function checkBinds(root: string, binds: readonly BindMount[]): Promise<BindMount[]> {
+  const out: BindMount[] = [];
+  for (const b of binds) {
+    if (!b.source.startsWith('/')) throw new ExecutorError('BAD_SPEC', `bind source ${b.source} is not absolute`, { root, path: b.source });
+    if (!b.target.startsWith('/')) throw new ExecutorError('BAD_SPEC', `bind target ${b.target} is not absolute`, { root, path: b.target });
+    try {
+      await stat(b.source);
+    } catch (e) {
+      throw new ExecutorError('BAD_SPEC', `bind source ${b.source}: ${(e as Error).message}`, { root, path: b.source }, { cause: e });
+    }
+    out.push({ source: b.source, target: b.target, readOnly: b.readOnly === true });
+  }
+  return out;
 }

@@ -15,6 +15,9 @@ export interface HelperSpec {
   /** Host file bound read-only on /etc/resolv.conf; null: none. */
   resolvConf: string | null;
   hosts: string | null;
+  binds?: readonly { source: string; target: string; readOnly?: boolean }[];
+  /** Where the placeholder journal goes, and the root's key in journal names (hex). */
+  journal?: { dir: string; key: string };
 }
 
 /** NUL-separated "key=value" records: survives any byte a C string can hold. */
@@ -24,9 +27,20 @@ export function encodeSpec(s: HelperSpec): Buffer {
   for (const a of s.argv) recs.push(`arg=${a}`);
   for (const e of s.env) recs.push(`env=${e}`);
   recs.push(`resolv=${s.resolvConf ?? ''}`, `hosts=${s.hosts ?? ''}`);
+  for (const b of s.binds ?? []) recs.push(`bind_src=${b.source}`, `bind_dst=${b.target}`, `bind_ro=${b.readOnly ? 1 : 0}`);
+  if (s.journal) recs.push(`journal_dir=${s.journal.dir}`, `journal_key=${s.journal.key}`);
+  return encodeRecords(recs, s.root);
+}
+
+/** The spec of a clean-only helper run: remove the placeholders of killed runs on `root`. */
+export function encodeCleanSpec(root: string, journal: { dir: string; key: string }): Buffer {
+  return encodeRecords([SPEC_MAGIC, `root=${root}`, `journal_dir=${journal.dir}`, `journal_key=${journal.key}`, 'clean_only=1'], root);
+}
+
+function encodeRecords(recs: string[], root: string): Buffer {
   for (const r of recs) {
     if (r.includes('\0')) {
-      throw new ExecutorError('BAD_SPEC', `a NUL byte cannot be passed to a process (in ${JSON.stringify(r.slice(0, 80))})`, { root: s.root });
+      throw new ExecutorError('BAD_SPEC', `a NUL byte cannot be passed to a process (in ${JSON.stringify(r.slice(0, 80))})`, { root });
     }
   }
   return Buffer.from(recs.map((r) => `${r}\0`).join(''), 'utf8');
@@ -41,6 +55,8 @@ export interface HelperStatus {
   /** S: the signal that killed the command; K: the signal that killed the helper's init. */
   signaled?: number;
   initKilled?: number;
+  /** R: placeholders of killed runs removed before this run (or by a clean-only run). */
+  staleRemoved?: number;
 }
 
 export function parseStatus(text: string): HelperStatus {
@@ -62,6 +78,9 @@ export function parseStatus(text: string): HelperStatus {
         break;
       case 'K':
         st.initKilled = Number(f[1]);
+        break;
+      case 'R':
+        st.staleRemoved = Number(f[1]);
         break;
     }
   }

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './types.js';
 export * from './user.js';
 export * from './chroot.js';
+export { cleanupStalePlaceholders, type CleanupOptions } from './journal.js';

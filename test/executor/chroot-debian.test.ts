@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChrootExecutor } from '../../src/index.js';
 import { isRoot } from '../helpers/fixtures.js';
-import { mountsUnder, runIn, treeState, unpackFixture } from './rootfs.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { journalsBeside, mountsUnder, runIn, treeState, unpackFixture } from './rootfs.js';
 
 const bash = (script: string) => ['bash', '-c', script];
 
@@ -63,6 +65,42 @@ describe.skipIf(!isRoot)('ChrootExecutor on the debian fixture', () => {
     );
     expect(r.exitCode).toBe(0);
     expect(r.stdout.slice(0, 6)).toEqual(['1', '4', 'character special file 1:3', 'hi', 'resolv', '127.0.0.1']);
+  });
+
+  it('runs like the extender\'s builder: <app> and <layers> read-write, <platform> read-only, as 1000:1000 in <app>', async () => {
+    const d = await tmpDir('cnbx-builder-');
+    const [app, layers, platform] = ['workspace', 'layers', 'platform'].map((n) => join(d, n)) as [string, string, string];
+    for (const dir of [app, layers, platform]) mkdirSync(dir, { mode: 0o755 });
+    mkdirSync(join(platform, 'env'));
+    writeFileSync(join(platform, 'env/FOO'), 'bar');
+    writeFileSync(join(app, 'main.go'), 'package main\n');
+    chownSync(app, 1000, 1000);
+    chownSync(layers, 1000, 1000);
+    // Same paths inside as on the host (under the rootfs's /tmp: placeholders there).
+    const binds = [{ source: app, target: app }, { source: layers, target: layers }, { source: platform, target: platform, readOnly: true }];
+    const r = await runIn(
+      ex,
+      root,
+      bash(`pwd; id -u; id -g; ls
+        echo built > ${layers}/out; touch ${app}/compiled
+        cat ${platform}/env/FOO; echo
+        touch ${platform}/x 2>/dev/null || echo platform-ro`),
+      { binds, cwd: app, user: '1000:1000' },
+    );
+    expect(r).toMatchObject({ exitCode: 0, stdout: [app, '1000', '1000', 'main.go', 'bar', 'platform-ro'] });
+    expect(readFileSync(join(layers, 'out'), 'utf8')).toBe('built\n');
+    expect(statSync(join(app, 'compiled')).uid).toBe(1000);
+    expect(existsSync(join(platform, 'x'))).toBe(false);
+    expect(treeState(root)).toEqual(before);
+    expect(journalsBeside(root)).toEqual([]);
+  });
+
+  it('a /dev/pipes bind leaves the rootfs\'s own /dev untouched', async () => {
+    const d = await tmpDir();
+    writeFileSync(join(d, 'EOF'), '#!/bin/bash\necho "$BASH_VERSION" | cut -d. -f1\n', { mode: 0o755 });
+    const r = await runIn(ex, root, ['/bin/sh', '-c', '/dev/pipes/EOF'], { binds: [{ source: join(d, 'EOF'), target: '/dev/pipes/EOF', readOnly: true }], user: 'cnb' });
+    expect(r.stdout).toEqual(['5']);
+    expect(treeState(root)).toEqual(before);
   });
 
   it('never shows its mounts to the host and leaves the tree exactly as it was', async () => {

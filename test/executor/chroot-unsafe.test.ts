@@ -32,11 +32,35 @@ describe.skipIf(!isRoot)('ChrootExecutor on odd and hostile rootfs', () => {
     expect(mountsUnder(root)).toEqual([]);
   });
 
+  it('runs RUN without USER as 0:0 with HOME=/ when the rootfs has no /etc/passwd; numeric users too', async () => {
+    const { root, ex } = await setup();
+    const before = treeState(root);
+    const ids = 'while read -r k a b c d; do case $k in Uid:|Gid:) echo "$k $a $b $c $d";; Groups:) echo "$k $a $b";; esac; done < /proc/self/status; echo "HOME=$HOME"';
+    const r = await runIn(ex, root, ['/bin/sh', '-c', ids], { env: [] });
+    expect(r).toMatchObject({ exitCode: 0, stdout: ['Uid: 0 0 0 0', 'Gid: 0 0 0 0', 'Groups:  ', 'HOME=/'] });
+    const n = await runIn(ex, root, ['/bin/sh', '-c', ids], { env: [], user: '1234:5678' });
+    expect(n.stdout).toEqual(['Uid: 1234 1234 1234 1234', 'Gid: 5678 5678 5678 5678', 'Groups:  ', 'HOME=/']);
+    const u = await runIn(ex, root, ['/bin/sh', '-c', ids], { env: [], user: '1234' });
+    expect(u.stdout).toEqual(['Uid: 1234 1234 1234 1234', 'Gid: 0 0 0 0', 'Groups:  ', 'HOME=/']);
+    expect(treeState(root)).toEqual(before);
+  });
+
+  it('refuses USER root (a name) when the rootfs has no /etc/passwd, naming the user and the file', async () => {
+    const { root, ex } = await setup();
+    const before = treeState(root);
+    const e = await runIn(ex, root, ['/bin/sh', '-c', 'echo ran'], { env: [], user: 'root' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ExecutorError);
+    expect(e).toMatchObject({ code: 'UNKNOWN_USER', root, path: join(root, 'etc/passwd') });
+    expect((e as Error).message).toContain('unable to find user root');
+    expect((e as Error).message).toContain(join(root, 'etc/passwd'));
+    expect(treeState(root)).toEqual(before);
+  });
+
   it('<root>/etc -> / : resolv.conf and hosts land inside the rootfs, not on the host', async () => {
     const { root, ex } = await setup();
     symlinkSync('/', join(root, 'etc'));
     const hostResolv = sha('/etc/resolv.conf');
-    const mounts = mountTable();
+    const mounts = mountTable(root);
     const before = treeState(root);
     // Inside, /etc is the root: the files are bound on /resolv.conf and /hosts of the rootfs.
     const r = await runIn(ex, root, ['/bin/sh', '-c', `${firstLine('/etc/resolv.conf')}; ${firstLine('/resolv.conf')}; while read -r a b c d e f; do echo "$e"; done < /proc/self/mountinfo`], { env: [] });
@@ -47,7 +71,7 @@ describe.skipIf(!isRoot)('ChrootExecutor on odd and hostile rootfs', () => {
     expect(treeState(root)).toEqual(before); // placeholders /resolv.conf and /hosts removed again
     expect(readlinkSync(join(root, 'etc'))).toBe('/');
     expect(sha('/etc/resolv.conf')).toBe(hostResolv);
-    expect(mountTable()).toEqual(mounts);
+    expect(mountTable(root)).toEqual(mounts);
   });
 
   it('<root>/etc/resolv.conf -> a host path is bound at that path inside the rootfs', async () => {
@@ -75,13 +99,13 @@ describe.skipIf(!isRoot)('ChrootExecutor on odd and hostile rootfs', () => {
     it(`refuses <root>/${name} -> ${link} and mounts nothing`, async () => {
       const { root, ex } = await setup();
       symlinkSync(link, join(root, name));
-      const mounts = mountTable();
+      const mounts = mountTable(root);
       const before = treeState(root);
       const e = await runIn(ex, root, ['/bin/sh', '-c', 'echo ran'], { env: [] }).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(ExecutorError);
       expect(e).toMatchObject({ code: 'UNSAFE_ROOTFS', root });
       expect((e as Error).message).toContain(`/${name}`);
-      expect(mountTable()).toEqual(mounts);
+      expect(mountTable(root)).toEqual(mounts);
       expect(treeState(root)).toEqual(before);
     });
   }

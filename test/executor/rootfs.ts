@@ -2,8 +2,9 @@
 // host mounts and processes to compare before and after a run.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ChrootExecutor, type ProcessSpec } from '../../src/index.js';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ChrootExecutor, type BindMount, type ProcessSpec } from '../../src/index.js';
 import { fixture, type FixtureName } from '../helpers/fixtures.js';
 
 /** Unpacks a fixture image into `<dir>/bundle/rootfs` with umoci (until snapshot's materialize exists). */
@@ -49,9 +50,25 @@ export function mountsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(`${dir}/`));
 }
 
-/** The whole mount table of this process (mount IDs and points), to compare before and after. */
-export function mountTable(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').slice(0, 5).join(' ')).sort();
+/**
+ * The mount table of this process (mount IDs and points), to compare before and after. Other
+ * tests on this machine mount and unmount in their scratch directories (overlay snapshots) at
+ * any time: mount points under the temp directories are left out, except under `keep`.
+ */
+export function mountTable(keep?: string): string[] {
+  const scratch = [tmpdir(), '/tmp', '/var/tmp'].map((d) => d.replace(/\/+$/, ''));
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split(' ').slice(0, 5))
+    .filter((f) => {
+      const point = unescape(f[4]!);
+      if (keep !== undefined && (point === keep || point.startsWith(`${keep}/`))) return true;
+      return !scratch.some((d) => point.startsWith(`${d}/`));
+    })
+    .map((f) => f.join(' '))
+    .sort();
 }
 
 /** Host PIDs whose command line is exactly `argv` (to find processes a run left behind). */
@@ -76,7 +93,7 @@ export async function runIn(
   ex: ChrootExecutor,
   root: string,
   argv: string[],
-  opts: { user?: string; env?: string[]; cwd?: string; signal?: AbortSignal; onStdout?: (l: string) => void } = {},
+  opts: { user?: string; env?: string[]; cwd?: string; binds?: BindMount[]; signal?: AbortSignal; onStdout?: (l: string) => void } = {},
 ): Promise<RunResult> {
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -90,9 +107,34 @@ export async function runIn(
       opts.onStdout?.(l);
     },
     stderr: (l) => stderr.push(l),
+    ...(opts.binds ? { binds: opts.binds } : {}),
   };
   const { exitCode } = await ex.run(root, spec, opts.signal);
   return { exitCode, stdout, stderr };
 }
 
 export const sh = (script: string, ...args: string[]) => ['/bin/sh', '-c', script, 'sh', ...args];
+
+/** Placeholder journals in `dir` (by default the rootfs's parent, where the executor keeps them). */
+export function journalsIn(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.startsWith('.cnbx-chroot.')).sort();
+}
+
+/** Journals beside a rootfs. */
+export const journalsBeside = (root: string) => journalsIn(dirname(root));
+
+/** The parent PID of a host process. */
+export function parentOf(pid: number): number {
+  const m = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no PPid for ${pid}`);
+  return Number(m[1]);
+}
+
+/** Waits (up to ~5 s) until `f` returns true. */
+export async function until(f: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if (f()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
