@@ -7,7 +7,7 @@
 //   l/<n>      symlinks to the lowerdirs (cached layer dirs and earlier uppers), n = stack position
 //   u/<k> w/<k> upperdir and workdir of mount k
 //   merged     the mount point: Workspace.root
-import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { storeLayer, type Image, type Layer } from '../oci/index.js';
@@ -33,11 +33,9 @@ export class OverlaySnapshotter implements Snapshotter {
     if (stale.length > 0) this.log?.warn(`overlay: unmounted ${stale.length} stale mount(s) under ${opts.workDir}`);
     await removeWorkDir(opts.workDir);
     for (const d of ['l', 'u', 'w', 'merged']) await mkdir(join(opts.workDir, d), { recursive: true });
-    const dirs: string[] = [];
-    for (const layer of image.layers) {
-      opts.signal?.throwIfAborted();
-      dirs.push(await this.cache.layerDir(layer));
-    }
+    // The cache's layerDirs, not layerDir per layer: it adds the fixup dirs some layers need.
+    const dirs = await this.cache.layerDirs(image, opts.signal ? { signal: opts.signal } : {});
+    opts.signal?.throwIfAborted();
     const ws = new OverlayWorkspace(opts.workDir, this.cache, this.log);
     await ws.start(dirs);
     return ws;
@@ -95,8 +93,22 @@ class OverlayWorkspace implements Workspace {
     this.work = join(this.dir, 'w', String(k));
     await mkdir(this.upper);
     await mkdir(this.work);
+    await this.rootLikeLower(this.upper);
     await mountOverlay({ cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${k}`, work: `w/${k}`, target: 'merged' });
     this.mounted = true;
+  }
+
+  /**
+   * The merged root is the upperdir's root inode: give it the attributes the lower view's root has
+   * (else `/` would take our mkdir's mode and times, e.g. 0700 under umask 077).
+   */
+  private async rootLikeLower(dir: string): Promise<void> {
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined) return;
+    const st = await lstat(top);
+    await chown(dir, st.uid, st.gid);
+    await chmod(dir, st.mode & 0o7777);
+    await utimes(dir, st.atime, st.mtime);
   }
 
   private async unmountCurrent(): Promise<void> {
@@ -153,6 +165,11 @@ class OverlayWorkspace implements Workspace {
     return result;
   }
 
+  /**
+   * A cached layer on top. Its layer dir is stacked as it is: layers we wrote always list their
+   * parents, so the cache never needs a fixup dir for them (a foreign layer without parent
+   * entries would show those parents as the cache extracted them, 0755 root).
+   */
   async applyLayer(layer: Layer): Promise<void> {
     this.check();
     const dir = await this.cache.layerDir(layer);

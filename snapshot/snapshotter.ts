@@ -13,10 +13,14 @@ export type SnapshotterName = 'overlay' | 'scan';
 
 /** What the snapshotters need of the layer cache (snapshot/cache.ts LayerCache has this shape). */
 export interface LayerDirs {
-  /** The layer extracted in overlay format (read-only once complete). */
-  layerDir(layer: Layer): Promise<string>;
+  /** The cache's directory (the default place to probe overlay mounts). */
+  readonly dir?: string;
+  /** One layer extracted in overlay format (read-only once complete). */
+  layerDir(layer: Layer, opts?: { signal?: AbortSignal }): Promise<string>;
+  /** The overlay lowerdirs of an image, base first (layer dirs plus the cache's fixup dirs). */
+  layerDirs(image: Image, opts?: { signal?: AbortSignal }): Promise<string[]>;
   /** The read-only merged rootfs of all the image's layers. */
-  mergedRootfs(image: Image): Promise<string>;
+  mergedRootfs(image: Image, opts?: { signal?: AbortSignal }): Promise<string>;
 }
 
 export interface CommitOptions {
@@ -66,12 +70,12 @@ const probes = new Map<string, Promise<{ ok: true } | { ok: false; reason: strin
 /**
  * The snapshotter to use. 'auto' probes once (per probe directory and process) whether an overlay
  * mount works, and falls back to scan when it does not. `probeDir` should be on the filesystem
- * the work dirs will be on (default: the system temp dir).
+ * the work dirs will be on (default: the cache's directory, else the system temp dir).
  */
 export async function chooseSnapshotter(pref: 'auto' | SnapshotterName, cache: LayerDirs, log?: Logger, probeDir?: string): Promise<Snapshotter> {
   if (pref === 'overlay') return new OverlaySnapshotter(cache, log);
   if (pref === 'scan') return new ScanSnapshotter(cache, log);
-  const dir = probeDir ?? join(tmpdir(), 'cnbx-probe');
+  const dir = probeDir ?? (cache.dir !== undefined ? join(cache.dir, 'tmp') : join(tmpdir(), 'cnbx-probe'));
   let probe = probes.get(dir);
   if (probe === undefined) {
     probe = probeOverlay(dir);

@@ -2,11 +2,12 @@
 // tests: a step is a function that changes the workspace root (fs calls and/or shell commands in
 // a chroot on the busybox fixture); its layer is read back as tar entries.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendLayers, DirBlobStore, MediaType, OciLayout, storeLayer, type BlobStore, type Image, type Layer } from '../../oci/index.js';
-import { applyLayerTar } from '../../snapshot/apply.js';
-import { chooseSnapshotter, type LayerDirs, type SnapshotterName, type Workspace } from '../../snapshot/snapshotter.js';
+import { materialize } from '../../snapshot/materialize.js';
+import { chooseSnapshotter, type SnapshotterName, type Workspace } from '../../snapshot/snapshotter.js';
+import { LayerCache } from '../../snapshot/cache.js';
 import { defaultIgnore, type IgnorePredicate } from '../../snapshot/ignore.js';
 import type { Logger } from '../../snapshot/snapshotter-log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,47 +34,9 @@ export async function loadFixture(name: FixtureName): Promise<Image> {
   return (await OciLayout.open(fixture(name))).image();
 }
 
-/**
- * Layer directories for the snapshotters, extracted with our applier: overlay format per layer
- * (keyed by diffID), merged format per image. Stands in for snapshot/cache.ts's LayerCache.
- */
-export function testLayerDirs(dir: string): LayerDirs {
-  const layerDirs = new Map<string, Promise<string>>();
-  const merged = new Map<string, Promise<string>>();
-  return {
-    layerDir(layer: Layer): Promise<string> {
-      let p = layerDirs.get(layer.diffID);
-      if (p === undefined) {
-        p = (async () => {
-          const d = join(dir, 'layers', layer.diffID.slice(7));
-          mkdirSync(d, { recursive: true });
-          await applyLayerTar(await layer.openUncompressed(), d, { format: 'overlay', layerName: layer.diffID });
-          return d;
-        })();
-        layerDirs.set(layer.diffID, p);
-      }
-      return p;
-    },
-    mergedRootfs(image: Image): Promise<string> {
-      const key = image.layers.map((l) => l.diffID.slice(7, 19)).join('-') || 'scratch';
-      let p = merged.get(key);
-      if (p === undefined) {
-        p = (async () => {
-          const d = join(dir, 'merged', key);
-          mkdirSync(d, { recursive: true });
-          for (const l of image.layers) await applyLayerTar(await l.openUncompressed(), d, { format: 'merged', layerName: l.diffID });
-          return d;
-        })();
-        merged.set(key, p);
-      }
-      return p;
-    },
-  };
-}
-
 export interface Env {
   dir: string;
-  cache: LayerDirs;
+  cache: LayerCache;
   store: BlobStore;
   log: Logger & { warnings: string[] };
   cleanup(): void;
@@ -87,7 +50,7 @@ export function makeEnv(): Env {
   const log = { warnings, debug() {}, info() {}, warn: (m: string) => { warnings.push(m); }, error: (m: string) => { warnings.push(m); } };
   return {
     dir,
-    cache: testLayerDirs(join(dir, 'cache')),
+    cache: new LayerCache(join(dir, 'cache'), { durable: false }),
     store: new DirBlobStore(join(dir, 'store')),
     log,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
@@ -151,10 +114,9 @@ export function brief(e: TarEntry): string {
   return parts.join(' ');
 }
 
-/** Extracts layers on a copy of the base with our applier ('merged'), into `dest`. */
+/** All layers of `image` applied with our applier ('merged') into an empty `dest`. */
 export async function materializeInto(image: Image, dest: string): Promise<void> {
-  mkdirSync(dest, { recursive: true });
-  for (const l of image.layers) await applyLayerTar(await l.openUncompressed(), dest, { format: 'merged', layerName: l.diffID });
+  await materialize(image, dest);
 }
 
 export interface HardCase {
