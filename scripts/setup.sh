@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # Tools the tests and benchmarks use as real peers and oracles.
 DEB_PACKAGES=(umoci skopeo buildah docker-registry apache2-utils debootstrap busybox-static
-  jq attr libcap2-bin zstd pigz util-linux hyperfine)
+  jq attr libcap2-bin zstd pigz util-linux hyperfine
+  time librsvg2-bin)  # bench/: GNU time for peak RSS, rsvg-convert for the chart PNG
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
