@@ -5,9 +5,8 @@
 // tar that ends with exactly two zero blocks. The diffID of that tar is what the lifecycle puts in
 // the app image, so it must come out byte for byte the same.
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { ExportError } from './errors.js';
+import { TrailingDataError, gunzipLikeGo } from './gunzip.js';
 import { Type, ZERO_BLOCK, blockPadding } from './gotar/block.js';
 import { displayName } from './gotar/header.js';
 import { unixTime, type GoTime } from './gotar/pax.js';
@@ -69,11 +68,8 @@ export async function openLayerTar(blob: Readable, what = 'layer'): Promise<{ ta
       yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
     }
   }
-  const raw = Readable.from(replay(), { objectMode: false });
-  if (compression === 'none') return { tar: raw, compression };
-  const gunzip = createGunzip();
-  pipeline(raw, gunzip).catch((e: unknown) => gunzip.destroy(e instanceof Error ? e : new Error(String(e))));
-  return { tar: gunzip, compression };
+  if (compression === 'none') return { tar: Readable.from(replay(), { objectMode: false }), compression };
+  return { tar: Readable.from(gunzipLikeGo(replay(), what), { objectMode: false }), compression };
 }
 
 /**
@@ -111,7 +107,11 @@ export async function* normalizeTar(tar: AsyncIterable<unknown>): AsyncGenerator
       const pad = blockPadding(written);
       if (pad > 0) yield ZERO_BLOCK.subarray(0, pad);
     }
-    await reader.drain();
+    // Read to the end so that a digest check upstream completes; bytes after the last gzip member
+    // are what Go never looks at once the archive has ended.
+    await reader.drain().catch((e: unknown) => {
+      if (!(e instanceof TrailingDataError)) throw e;
+    });
   } finally {
     await reader.close();
   }

@@ -56,6 +56,13 @@ export class ByteSource {
     return out;
   }
 
+  /** Puts bytes back in front of the input (they are read again next). */
+  unread(b: Buffer): void {
+    if (b.length === 0) return;
+    this.chunks.unshift(b);
+    this.buffered += b.length;
+  }
+
   /** Reads n bytes; the result is shorter only when the input ended first. */
   async read(n: number): Promise<Buffer> {
     await this.fill(n);

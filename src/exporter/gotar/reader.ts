@@ -22,6 +22,8 @@ export class GoTarReader {
   private pad = 0;
   private done = false;
   private current: GoHeader | undefined;
+  /** For a PAX-format GNU sparse entry: the data and hole regions of the logical file, in order. */
+  private sparse: { data: boolean; length: number }[] | null = null;
 
   constructor(input: AsyncIterable<unknown>) {
     this.src = new ByteSource(input);
@@ -36,10 +38,39 @@ export class GoTarReader {
     return h;
   }
 
-  /** The current entry's data (what Go's Reader.Read returns), in chunks. */
+  /** The current entry's data (what Go's Reader.Read returns), in chunks; sparse holes come out as zeros. */
   async *data(): AsyncGenerator<Buffer> {
-    while (this.remaining > 0) {
-      const want = Math.min(this.remaining, 1 << 20);
+    if (this.sparse !== null) {
+      const regions = this.sparse;
+      this.sparse = null;
+      yield* this.sparseData(regions);
+      return;
+    }
+    yield* this.physicalData(this.remaining);
+  }
+
+  private async *sparseData(regions: { data: boolean; length: number }[]): AsyncGenerator<Buffer> {
+    const name = this.current && displayName(this.current);
+    for (const r of regions) {
+      if (r.data) {
+        if (r.length > this.remaining) throw bad('sparse file references non-existent data', name);
+        yield* this.physicalData(r.length);
+      } else {
+        for (let left = r.length; left > 0; ) {
+          const n = Math.min(left, 1 << 20);
+          yield Buffer.alloc(n);
+          left -= n;
+        }
+      }
+    }
+    if (this.remaining > 0) throw bad('sparse file contains unreferenced data', name);
+  }
+
+  /** n bytes of the entry's stored data. */
+  private async *physicalData(n: number): AsyncGenerator<Buffer> {
+    const stop = this.remaining - n;
+    while (this.remaining > stop) {
+      const want = Math.min(this.remaining - stop, 1 << 20);
       const g = this.src.stream(want);
       let got = 0;
       for (;;) {
@@ -65,6 +96,7 @@ export class GoTarReader {
   }
 
   private async readNext(): Promise<GoHeader | null> {
+    this.sparse = null;
     let paxHdrs: Map<string, string> | null = null;
     let gnuLongName = '';
     let gnuLongLink = '';
@@ -109,16 +141,99 @@ export class GoTarReader {
           if (gnuLongLink !== '') hdr.linkname = gnuLongLink;
           if (hdr.typeflag === Type.RegA) hdr.typeflag = hdr.name.endsWith('/') ? Type.Dir : Type.Reg;
           this.handleRegularFile(hdr); // PAX may have changed the size
-          if (hdr.typeflag === Type.GNUSparse || isPaxSparse(hdr.paxRecords)) {
-            if (hdr.typeflag === Type.GNUSparse && getFormat(raw) !== Format.GNU) throw bad('invalid tar header', displayName(hdr));
-            throw new ExportError('UNSUPPORTED', `sparse tar entry ${displayName(hdr)} is not supported in an extension layer`, { entry: displayName(hdr) });
+          if (hdr.typeflag === Type.GNUSparse) {
+            if (getFormat(raw) !== Format.GNU) throw bad('invalid tar header', displayName(hdr));
+            // Go re-writes these as type 'S' without a sparse map: a corrupt layer. Refuse instead.
+            throw new ExportError('UNSUPPORTED', `old GNU sparse entry ${displayName(hdr)} (type 'S') is not supported in an extension layer`, { entry: displayName(hdr) });
           }
+          const version = paxSparseVersion(hdr.paxRecords);
+          if (version !== null) await this.handlePaxSparse(hdr, version);
           if (format & Format.USTAR && format & Format.PAX) format &= Format.USTAR;
           hdr.format = format;
           return hdr;
         }
       }
     }
+  }
+
+  /**
+   * A PAX-format GNU sparse file (0.0, 0.1 or 1.0), as Go reads it: the real name and size from
+   * the GNU.sparse records, the map from the records (0.x) or the start of the data (1.0), and the
+   * logical file (data fragments and zero-filled holes) as the entry's data.
+   */
+  private async handlePaxSparse(hdr: GoHeader, version: '0.x' | '1.0'): Promise<void> {
+    const pax = hdr.paxRecords!;
+    const name = displayName(hdr);
+    const sparseName = pax.get('GNU.sparse.name') ?? '';
+    if (sparseName !== '') hdr.name = sparseName;
+    const sizeStr = (pax.get('GNU.sparse.size') ?? '') !== '' ? pax.get('GNU.sparse.size')! : (pax.get('GNU.sparse.realsize') ?? '');
+    if (sizeStr !== '') {
+      const n = parseInt64(sizeStr);
+      if (n === undefined) throw bad('invalid GNU sparse size', name);
+      hdr.size = n;
+    }
+    const entries: bigint[] = [];
+    if (version === '1.0') {
+      // Newline-terminated decimals at the start of the data, read in whole blocks.
+      let text = '';
+      const feed = async (newlines: number) => {
+        while ((text.match(/\n/g)?.length ?? 0) < newlines) {
+          if (this.remaining < BLOCK_SIZE) throw bad('unexpected EOF in sparse map', name);
+          const b = await this.src.read(BLOCK_SIZE);
+          if (b.length < BLOCK_SIZE) throw bad('unexpected EOF in sparse map', name);
+          this.remaining -= BLOCK_SIZE;
+          text += b.toString('latin1');
+        }
+      };
+      const token = (): string => {
+        const i = text.indexOf('\n');
+        const t = text.slice(0, i);
+        text = text.slice(i + 1);
+        return t;
+      };
+      await feed(1);
+      const count = parseInt64(token());
+      if (count === undefined || count < 0n || count > 1n << 30n) throw bad('invalid sparse map', name);
+      await feed(Number(count) * 2);
+      for (let i = 0; i < Number(count) * 2; i++) {
+        const v = parseInt64(token());
+        if (v === undefined) throw bad('invalid sparse map', name);
+        entries.push(v);
+      }
+    } else {
+      const count = parseInt64(pax.get('GNU.sparse.numblocks') ?? '');
+      if (count === undefined || count < 0n) throw bad('invalid sparse map', name);
+      let parts = (pax.get(Pax.gnuSparseMap) ?? '').split(',');
+      if (parts.length === 1 && parts[0] === '') parts = [];
+      if (BigInt(parts.length) !== 2n * count) throw bad('invalid sparse map', name);
+      for (const p of parts) {
+        const v = parseInt64(p);
+        if (v === undefined) throw bad('invalid sparse map', name);
+        entries.push(v);
+      }
+    }
+    if (isHeaderOnlyType(hdr.typeflag)) throw bad('invalid tar header (sparse header-only type)', name);
+    const size = hdr.size;
+    // Go's validateSparseEntries, then the regions between the (inverted, normalised) holes.
+    const datas: { off: bigint; len: bigint }[] = [];
+    let preEnd = 0n;
+    for (let i = 0; i < entries.length; i += 2) {
+      const off = entries[i]!;
+      const len = entries[i + 1]!;
+      if (size < 0n || off < 0n || len < 0n || off > (1n << 63n) - 1n - len || off + len > size || preEnd > off) throw bad('invalid sparse map', name);
+      preEnd = off + len;
+      datas.push({ off, len });
+    }
+    const regions: { data: boolean; length: number }[] = [];
+    let pos = 0n;
+    for (const d of datas) {
+      if (d.len === 0n) continue;
+      if (d.off > pos) regions.push({ data: false, length: Number(d.off - pos) });
+      regions.push({ data: true, length: Number(d.len) });
+      pos = d.off + d.len;
+    }
+    if (size > pos) regions.push({ data: false, length: Number(size - pos) });
+    this.sparse = regions;
   }
 
   private handleRegularFile(hdr: GoHeader): void {
@@ -269,13 +384,13 @@ function mergePAX(hdr: GoHeader, pax: Map<string, string> | null): void {
   hdr.paxRecords = pax;
 }
 
-/** Go's readGNUSparsePAXHeaders detection: is this a PAX-format GNU sparse file? */
-function isPaxSparse(pax: Map<string, string> | null): boolean {
-  if (pax === null) return false;
+/** Go's readGNUSparsePAXHeaders detection: the PAX GNU sparse version, or null for a regular file. */
+function paxSparseVersion(pax: Map<string, string> | null): '0.x' | '1.0' | null {
+  if (pax === null) return null;
   const major = pax.get(Pax.gnuSparseMajor) ?? '';
   const minor = pax.get(Pax.gnuSparseMinor) ?? '';
-  if (major === '0' && (minor === '0' || minor === '1')) return true;
-  if (major === '1' && minor === '0') return true;
-  if (major !== '' || minor !== '') return false;
-  return (pax.get(Pax.gnuSparseMap) ?? '') !== '';
+  if (major === '0' && (minor === '0' || minor === '1')) return '0.x';
+  if (major === '1' && minor === '0') return '1.0';
+  if (major !== '' || minor !== '') return null;
+  return (pax.get(Pax.gnuSparseMap) ?? '') !== '' ? '0.x' : null;
 }
