@@ -308,6 +308,9 @@ class LayerApplier {
     }
     const name = base.slice(WH_PREFIX.length);
     if (name === '') throw this.error('BAD_LAYER', 'whiteout with an empty name');
+    // `.wh..` and `.wh...` would name the directory itself and its parent: `<root>/..` for a
+    // whiteout at the top, which the removal below would delete outside the root.
+    if (name === '.' || name === '..') throw this.error('UNSAFE_PATH', `whiteout names ${JSON.stringify(name)}, not an entry of its directory`);
     const target = [...dirParts, name].join('/');
     if (this.written.has(target)) {
       this.opts.log?.warn(`layer ${this.opts.layerName}: whiteout ${JSON.stringify(displayPath(this.entryName))} names an entry of the same layer; ignored (whiteouts apply to lower layers)`);
