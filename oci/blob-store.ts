@@ -134,12 +134,18 @@ export class DirBlobStore implements BlobStore {
     }
     await this.ensureDir();
     const tmp = this.tempPath();
-    const hasher = new DigestingStream();
     try {
       const out = createWriteStream(tmp, { flags: 'wx', flush: true });
-      if (expected.digest === undefined) await pipeline(src, hasher, out);
-      else await pipeline(src, new VerifyingStream({ digest: expected.digest, size: expected.size }, `blob ${expected.digest} being stored in ${this.root}`), hasher, out);
-      const got = { digest: hasher.digest, size: hasher.size };
+      let got: { digest: Digest; size: number };
+      if (expected.digest === undefined) {
+        const hasher = new DigestingStream();
+        await pipeline(src, hasher, out);
+        got = { digest: hasher.digest, size: hasher.size };
+      } else {
+        // The verifier hashes already: no second pass. It fails before EOF if the size is exceeded.
+        await pipeline(src, new VerifyingStream({ digest: expected.digest, size: expected.size }, `blob ${expected.digest} being stored in ${this.root}`), out);
+        got = { digest: expected.digest, size: out.bytesWritten };
+      }
       if (expected.size !== undefined && got.size !== expected.size) {
         throw new OciError('SIZE_MISMATCH', `blob being stored in ${this.root}: got ${got.size} bytes, expected ${expected.size}`, { digest: got.digest, path: this.root });
       }

@@ -79,9 +79,14 @@ async function decompressed(src: Readable, what: string, digest: Digest): Promis
   const compression: Compression = sniffCompression(Buffer.concat(head, headLen));
   const replay = Readable.from(
     (async function* () {
-      yield* head;
-      if (ended) return;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      try {
+        yield* head;
+        if (ended) return;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      } finally {
+        // Iterated by hand, so a reader that stops early must close the blob itself.
+        src.destroy();
+      }
     })(),
     { objectMode: false },
   );

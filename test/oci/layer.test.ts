@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -194,6 +194,20 @@ describe('storedLayer', () => {
     const u = await ociFailure(readAll(await again.openUncompressed()));
     expect(['DIGEST_MISMATCH', 'DECOMPRESS']).toContain(u.code);
     expect(u.digest).toBe(stored.descriptor.digest);
+  });
+
+  it('a reader that stops early releases the blob file', async () => {
+    const store = new DirBlobStore(await tmpDir());
+    const tar = Buffer.concat([noise(4 * 1024 * 1024), text(4 * 1024 * 1024)]);
+    const layer = await storeLayer(Readable.from([tar]), store);
+    const fds = async () => (await readdir('/proc/self/fd')).length;
+    const before = await fds();
+    for (const open of [() => layer.open(), () => layer.openUncompressed()]) {
+      const r = await open();
+      for await (const _ of r) break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await fds()).toBe(before);
   });
 
   it('a missing blob: BLOB_NOT_FOUND, or in a sparse layout BLOB_MISSING_SPARSE saying so', async () => {
