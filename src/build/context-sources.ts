@@ -16,6 +16,11 @@ export interface ContextSource {
   stats: Stats;
   /** True when the pattern had wildcards (then the destination must be a directory). */
   fromWildcard: boolean;
+  /**
+   * COPY --parents: the path to recreate under the destination (`rel`, or the part of it after a
+   * `/./` pivot in the pattern). Absent without --parents.
+   */
+  keep?: string;
 }
 
 const WILDCARD = /[*?[]/;
@@ -73,7 +78,7 @@ function assertInsideContext(contextReal: string, hostPath: string, shown: strin
  * context (excluded paths never match), `..` above the context is refused, and a top-level source
  * that is a symlink is followed only when its target stays inside the context.
  */
-export function resolveSources(contextDir: string, patterns: readonly string[], ignore: IgnoreMatcher, where: BuildErrorDetails): ContextSource[] {
+export function resolveSources(contextDir: string, patterns: readonly string[], ignore: IgnoreMatcher, where: BuildErrorDetails, opts: { parents?: boolean } = {}): ContextSource[] {
   const contextReal = realpathSync(contextDir);
   const out: ContextSource[] = [];
   for (const pattern of patterns) {
@@ -81,6 +86,13 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
       throw new BuildError('CONTEXT_ESCAPE', `forbidden path outside the build context: ${pattern}`, { ...where, path: pattern });
     }
     const rel = cleanRel(pattern);
+    // BuildKit's --parents pivot: in `a/./b/c`, only `b/c` is kept under the destination.
+    const pivot = opts.parents ? pivotOf(pattern) : '';
+    const keepOf = (r: string): string | undefined => {
+      if (!opts.parents) return undefined;
+      if (pivot === '') return r;
+      return r === pivot ? '' : r.slice(pivot.length + 1);
+    };
     if (!WILDCARD.test(rel)) {
       const hostPath = join(contextDir, rel);
       let st: Stats;
@@ -96,7 +108,8 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
         assertInsideContext(contextReal, hostPath, pattern, where);
         st = statSync(hostPath);
       }
-      out.push({ rel, hostPath, stats: st, fromWildcard: false });
+      const keep = keepOf(rel);
+      out.push({ rel, hostPath, stats: st, fromWildcard: false, ...(keep !== undefined ? { keep } : {}) });
       continue;
     }
     const matches = globContext(contextDir, rel.split('/'), ignore);
@@ -110,10 +123,17 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
         assertInsideContext(contextReal, hostPath, m, where);
         st = statSync(hostPath);
       }
-      out.push({ rel: m, hostPath, stats: st, fromWildcard: true });
+      const keep = keepOf(m);
+      out.push({ rel: m, hostPath, stats: st, fromWildcard: true, ...(keep !== undefined ? { keep } : {}) });
     }
   }
   return out;
+}
+
+/** The cleaned context path before the last `/./` of a pattern ('' when there is none). */
+function pivotOf(pattern: string): string {
+  const i = pattern.lastIndexOf('/./');
+  return i < 0 ? '' : cleanRel(pattern.slice(0, i));
 }
 
 function globContext(contextDir: string, segments: string[], ignore: IgnoreMatcher): string[] {

@@ -57,39 +57,45 @@ export function destinationPath(dest: string, workdir: string): { path: string; 
 
 /**
  * Creates `dir` (an absolute image path) and any missing parents inside the rootfs, following
- * symlinks scoped to the rootfs. Missing parents are created root-owned 0755; the last one gets
- * `owner` when given (Docker/BuildKit give the COPY destination directory the --chown owner).
- * Returns the host path of the directory.
+ * symlinks scoped to the rootfs (a dangling symlink on the way is completed: its target's missing
+ * directories are created, as BuildKit's scoped MkdirAll does). Every directory created gets
+ * `owner` (root when none): BuildKit chowns all the directories a `COPY --chown` creates
+ * (fsutil copy.MkdirAll). Existing directories are left as they are. Returns the host path.
  */
 export function mkdirScoped(rootfs: string, dir: string, owner: Owner | undefined, where: BuildErrorDetails): string {
-  const parts = dir.split('/').filter(Boolean);
-  let current = '/';
-  for (let i = 0; i < parts.length; i++) {
-    const next = posix.join(current, parts[i]!);
-    const { hostPath, rel } = resolveScoped(rootfs, next);
-    let st: Stats | undefined;
-    try {
-      st = lstatSync(hostPath);
-    } catch {
-      st = undefined;
-    }
-    if (st === undefined) {
-      mkdirSync(hostPath, { mode: 0o755 });
-      chmodSync(hostPath, 0o755); // umask-proof
-      const o = i === parts.length - 1 && owner ? owner : { uid: 0, gid: 0 };
-      lchownSync(hostPath, o.uid, o.gid);
-    } else if (!st.isDirectory()) {
+  const { hostPath, rel } = resolveScoped(rootfs, dir);
+  const st = safeLstat(hostPath);
+  if (st) {
+    if (!st.isDirectory()) {
       throw new BuildError('BAD_DESTINATION', `cannot copy to ${dir}: /${rel} exists and is not a directory`, { ...where, path: dir });
     }
-    current = `/${rel}`;
+    return hostPath;
   }
-  return resolveScoped(rootfs, dir).hostPath;
+  // `rel` is resolved: its existing components are real directories (or a file: refused above
+  // when the recursion reaches it), so creating its parent first terminates.
+  if (rel.includes('/')) mkdirScoped(rootfs, `/${posix.dirname(rel)}`, owner, where);
+  try {
+    mkdirSync(hostPath, { mode: 0o755 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new BuildError('BAD_DESTINATION', `cannot copy to ${dir}: a parent of /${rel} is not a directory`, { ...where, path: dir }, { cause: e });
+    }
+    throw e;
+  }
+  chmodSync(hostPath, 0o755); // umask-proof
+  const o = owner ?? { uid: 0, gid: 0 };
+  lchownSync(hostPath, o.uid, o.gid);
+  return hostPath;
 }
 
 /** Copies all sources to the destination with Docker's COPY rules. */
 export function copySources(plan: CopyPlan): CopyStats {
   const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const { path: destAbs, isDir: destNamedDir } = destinationPath(plan.dest, plan.workdir);
+  if (plan.sources.some((s) => s.keep !== undefined)) {
+    copyWithParents(plan, destAbs, stats);
+    return stats;
+  }
   const many = plan.sources.length > 1 || plan.sources.some((s) => s.fromWildcard);
   if (many && !destNamedDir) {
     // Docker: "When using COPY with more than one source file, the destination must be a directory and end with a /".
@@ -115,12 +121,32 @@ export function copySources(plan: CopyPlan): CopyStats {
       mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
       target = posix.join(destAbs, posix.basename(src.rel || src.hostPath));
     } else {
-      mkdirScoped(plan.rootfs, posix.dirname(destAbs), undefined, plan.where);
+      mkdirScoped(plan.rootfs, posix.dirname(destAbs), plan.owner, plan.where);
       target = destAbs;
     }
     copyEntry(plan, src.hostPath, src.stats, hostTarget(plan.rootfs, target), stats);
   }
   return stats;
+}
+
+/**
+ * COPY --parents (BuildKit): the destination is a directory, and each source lands at
+ * `<dest>/<keep>` (its context path, or the part after a `/./` pivot); directories created on the
+ * way are new `0755` directories owned like the copy.
+ */
+function copyWithParents(plan: CopyPlan, destAbs: string, stats: CopyStats): void {
+  mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
+  for (const src of plan.sources) {
+    const keep = src.keep ?? posix.basename(src.rel);
+    const target = keep === '' ? destAbs : posix.join(destAbs, keep);
+    if (src.stats.isDirectory()) {
+      const hostDir = mkdirScoped(plan.rootfs, target, plan.owner, plan.where);
+      copyTree(plan, src.hostPath, src.rel, hostDir, stats);
+      continue;
+    }
+    mkdirScoped(plan.rootfs, posix.dirname(target), plan.owner, plan.where);
+    copyEntry(plan, src.hostPath, src.stats, hostTarget(plan.rootfs, target), stats);
+  }
 }
 
 function isDirectoryInRootfs(rootfs: string, abs: string): boolean {
@@ -224,7 +250,7 @@ export function writeHeredocFile(plan: Omit<CopyPlan, 'sources' | 'ignore'>, nam
     mkdirScoped(plan.rootfs, destAbs, plan.owner, plan.where);
     target = posix.join(destAbs, name);
   } else {
-    mkdirScoped(plan.rootfs, posix.dirname(destAbs), undefined, plan.where);
+    mkdirScoped(plan.rootfs, posix.dirname(destAbs), plan.owner, plan.where);
   }
   const host = hostTarget(plan.rootfs, target);
   const existing = safeLstat(host);

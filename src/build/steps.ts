@@ -58,8 +58,15 @@ export async function prepareCopy(instr: CopyInstruction | AddInstruction, conte
   if (instr.kind === 'ADD' && instr.sources.some((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith('git@'))) {
     throw new BuildError('UNSUPPORTED', 'ADD from a URL or git repository is not supported: extension builds read only their build context (use RUN with curl, or COPY)', where);
   }
+  if (instr.kind === 'ADD' && instr.checksum !== undefined) {
+    throw new BuildError('UNSUPPORTED', 'ADD --checksum applies only to URL and git sources (BuildKit), which extension builds do not read: remove --checksum', where);
+  }
+  if (instr.kind === 'ADD' && instr.keepGitDir) {
+    throw new BuildError('UNSUPPORTED', 'ADD --keep-git-dir applies only to git sources, which extension builds do not read: remove --keep-git-dir', where);
+  }
+  const parents = instr.kind === 'COPY' && instr.parents;
   const excluding = instr.exclude.length > 0 ? ignore.extend(instr.exclude) : ignore;
-  const sources = instr.sources.length > 0 ? resolveSources(contextDir, instr.sources, excluding, where) : [];
+  const sources = instr.sources.length > 0 ? resolveSources(contextDir, instr.sources, excluding, where, { parents }) : [];
   const inline = instr.inline.map((s) => `${s.name}\0${s.data}`).join('\0');
   const contextDigest = `${await digestSources(sources, excluding)}:${inline}`;
   return { sources, ignore: excluding, contextDigest };
@@ -76,6 +83,7 @@ export async function executeCopy(
 ): Promise<number> {
   const owner = await resolveChown(rootfs, instr.chown, where);
   const chmod = parseChmod(instr.chmod, where);
+  if (instr.link) refuseLinkThroughSymlink(rootfs, posix.resolve(workdir || '/', instr.dest), instr.kind, where);
   let count = 0;
   const plain: ContextSource[] = [];
   for (const src of prepared.sources) {
@@ -95,6 +103,31 @@ export async function executeCopy(
     count++;
   }
   return count;
+}
+
+/**
+ * `COPY --link` copies as a plain COPY does, which is Docker's result too unless the destination
+ * path goes through a symlink in the image: Docker's --link layer then replaces the symlink by a
+ * directory while kaniko (and a plain COPY) follow it. Rather than pick one silently, refuse.
+ */
+function refuseLinkThroughSymlink(rootfs: string, dest: string, kind: string, where: BuildErrorDetails): void {
+  let current = '';
+  for (const part of dest.split('/').filter((c) => c !== '' && c !== '.')) {
+    current = part === '..' ? posix.dirname(current) : `${current}/${part}`;
+    let st;
+    try {
+      st = lstatSync(join(rootfs, current));
+    } catch {
+      return; // missing: nothing further down exists either
+    }
+    if (st.isSymbolicLink()) {
+      const resolved = `/${resolveScoped(rootfs, dest).rel}`;
+      throw new BuildError('UNSUPPORTED',
+        `${kind} --link ${dest}: ${current} is a symlink in the image; Docker's --link would replace it by a directory while kaniko follows it: drop --link, or copy to ${resolved}`,
+        { ...where, path: dest });
+    }
+    if (!st.isDirectory()) return;
+  }
 }
 
 /**

@@ -51,9 +51,21 @@ describe('COPY', () => {
     copySources(plan(ctx, root, ['a.txt'], '/home/app/', { owner: { uid: 1000, gid: 1001 }, chmod: 0o600 }));
     const f = lstatSync(join(root, 'home/app/a.txt'));
     expect([f.uid, f.gid, f.mode & 0o7777]).toEqual([1000, 1001, 0o600]);
+    // Every directory the COPY creates gets the --chown owner (BuildKit's fsutil MkdirAll)...
     const d = lstatSync(join(root, 'home/app'));
     expect([d.uid, d.gid]).toEqual([1000, 1001]);
-    expect(lstatSync(join(root, 'home')).uid).toBe(0);
+    expect([lstatSync(join(root, 'home')).uid, lstatSync(join(root, 'home')).gid]).toEqual([1000, 1001]);
+    // ...and directories that already existed keep theirs.
+    copySources(plan(ctx, root, ['b.txt'], '/usr/lib64/deeper/', { owner: { uid: 7, gid: 8 } }));
+    expect([lstatSync(join(root, 'usr/lib64')).uid, lstatSync(join(root, 'usr/lib64/deeper')).uid]).toEqual([0, 7]);
+  });
+
+  it('completes a dangling image symlink on the destination path, inside the rootfs', async () => {
+    const { ctx, root } = await setup();
+    symlinkSync('/srv/missing/target', join(root, 'through'));
+    copySources(plan(ctx, root, ['a.txt'], '/through/'));
+    expect(readFileSync(join(root, 'srv/missing/target/a.txt'), 'utf8')).toBe('A');
+    expect(lstatSync(join(root, 'through')).isSymbolicLink()).toBe(true);
   });
 
   it('matches wildcards and honours .dockerignore', async () => {
