@@ -31,7 +31,7 @@ function args(): { runs: number; targets: Array<'ext4' | 'tmpfs'>; fixtures: str
     else fixtures.push(a[i]!);
   }
   if (fixtures.length === 0) fixtures.push(...['debian', 'debian-large'].filter((f) => existsSync(join(FIXTURES, f, 'index.json'))));
-  const targets = target === 'both' ? (['ext4', 'tmpfs'] as const) : ([target] as Array<'ext4' | 'tmpfs'>);
+  const targets = target === 'both' ? (['tmpfs', 'ext4'] as const) : ([target] as Array<'ext4' | 'tmpfs'>);
   return { runs, targets: [...targets], fixtures };
 }
 
@@ -46,14 +46,17 @@ function fresh(dir: string): void {
   execFileSync('sync');
 }
 
-async function timeOurs(image: Image, dir: string): Promise<{ s: number; cpu: number }> {
+async function timeOurs(image: Image, dir: string): Promise<{ s: number; cpu: number; rssMiB: number }> {
   fresh(dir);
+  let rss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (rss = Math.max(rss, process.memoryUsage().rss)), 50);
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await materialize(image, dir);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  return { s, cpu: (cpu.user + cpu.system) / 1e6 };
+  clearInterval(sampler);
+  return { s, cpu: (cpu.user + cpu.system) / 1e6, rssMiB: rss / 2 ** 20 };
 }
 
 function timeTar(blobs: string[], dir: string): { s: number; cpu: number } {
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
         const image = await (await OciLayout.open(layoutDir)).image({ tag: 'latest' });
         const blobs = image.layers.map((l) => join(layoutDir, 'blobs', 'sha256', digestHex(l.descriptor.digest)));
         const gz = await timeGunzip(image);
-        const ours: Array<{ s: number; cpu: number }> = [];
+        const ours: Array<{ s: number; cpu: number; rssMiB: number }> = [];
         const tar: Array<{ s: number; cpu: number }> = [];
         for (let i = 0; i < runs; i++) {
           ours.push(await timeOurs(image, join(base, 'ours')));
@@ -103,15 +106,18 @@ async function main(): Promise<void> {
         fresh(join(base, 'tar'));
         const o = median(ours.map((r) => r.s));
         const t = median(tar.map((r) => r.s));
-        lines.push(`| ${name} | ${target} | ${image.layers.length} | ${o.toFixed(2)} s (cpu ${median(ours.map((r) => r.cpu)).toFixed(2)} s) | ${t.toFixed(2)} s (cpu ${median(tar.map((r) => r.cpu)).toFixed(2)} s) | ${(o / t).toFixed(2)} | ${gz.toFixed(2)} s |`);
+        const oc = median(ours.map((r) => r.cpu));
+        const tc = median(tar.map((r) => r.cpu));
+        const rss = Math.max(...ours.map((r) => r.rssMiB));
+        lines.push(`| ${name} | ${target} | ${image.layers.length} | ${o.toFixed(2)} s | ${t.toFixed(2)} s | ${(o / t).toFixed(2)} | ${oc.toFixed(2)} s | ${tc.toFixed(2)} s | ${(oc / tc).toFixed(2)} | ${gz.toFixed(2)} s | ${rss.toFixed(0)} MiB |`);
       }
     } finally {
       if (target === 'tmpfs') execFileSync('umount', [base]);
     }
   }
   console.log(`materialize vs tar -xpzf, median of ${runs} interleaved runs (Node ${process.versions.node})\n`);
-  console.log('| image | target | layers | materialize | tar -xpzf (sum over layers) | ratio | Node gunzip only |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| image | target | layers | materialize wall | tar -xpzf wall (sum over layers) | wall ratio | materialize CPU | tar+gzip CPU | CPU ratio | Node gunzip only (wall) | peak RSS (ours) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const l of lines) console.log(l);
 }
 

@@ -3,7 +3,8 @@
 // Semantics (containerd's applyNaive where the spec is silent):
 // - a directory over a directory keeps the children and takes the new attributes; anything else
 //   over an existing path replaces it (removed first, recursively for a directory);
-// - missing parents are created 0755 root:root and count as written by this layer;
+// - missing parents are created 0755 root:root with the newest mtime of the layer's entries (not
+//   "now", so trees do not depend on when they were extracted) and count as written by this layer;
 // - `.wh.x` hides the lower `x`; `.wh..wh..opq` hides every lower child of its directory (at any
 //   depth) that this layer did not write earlier; a whiteout for a path this layer wrote itself is
 //   ignored (image-spec: whiteouts apply to lower layers only); other `.wh..wh.*` names are aufs
@@ -145,6 +146,8 @@ class LayerApplier {
   private readonly whiteoutDevs = new Set<string>();
   private readonly reported = new Set<string>();
   private entryName = '';
+  /** Newest mtime of the layer's entries: the time given to implicit parents (deterministic, unlike "now"). */
+  private newest = 0;
 
   constructor(root: string, private readonly opts: ApplyOptions) {
     this.paths = new RootPaths(root);
@@ -252,6 +255,7 @@ class LayerApplier {
     } catch (e) {
       throw this.error('BAD_LAYER', (e as Error).message, undefined, e);
     }
+    if (h.mtime > this.newest) this.newest = h.mtime;
     const norm = normalizeName(h.name);
     if (!norm.ok) throw this.error('UNSAFE_PATH', `name has ${norm.why}`);
     if (h.sparse) throw this.error('UNSUPPORTED', 'GNU sparse entries are not supported');
@@ -531,6 +535,7 @@ class LayerApplier {
       if (this.dirs.has(rel)) lutimesSync(this.paths.abs(rel), mtime, mtime);
     }
     this.stats.implicitDirs = [...this.implicit].filter((d) => this.dirs.has(d)).sort();
+    for (const rel of this.stats.implicitDirs) lutimesSync(this.paths.abs(rel), this.newest, this.newest);
   }
 
   /** An error from handling the current entry, as a SnapshotError naming layer and entry. */
