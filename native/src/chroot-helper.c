@@ -873,7 +873,9 @@ static bool bind_ro(int rootfd, const char *src, const char *rel, unsigned long 
 static bool setup_dev(int rootfd) {
   int fd = open_beneath(rootfd, "dev", O_PATH);
   if (fd < 0) { fail_msg("MOUNT", errno, "open /dev"); return false; }
-  bool ok = mount_on("tmpfs", fd, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
+  // nodev: only the binds of host devices below (whose own mounts allow devices) can be opened;
+  // a node a command makes here with mknod cannot (see make_nodev).
+  bool ok = mount_on("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
   close(fd);
   if (!ok) return false;
   int dev = open_beneath(rootfd, "dev", O_RDONLY | O_DIRECTORY);  // the fresh tmpfs
@@ -1027,10 +1029,43 @@ static bool bind_in_dev(int rootfd, const struct target *t) {
   return ok;
 }
 
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+
+// The rootfs (the bind of it made for pivot_root, with whatever is mounted below it) becomes
+// nodev. Device nodes are image data: a layer may carry them and a command may make them (mknod
+// is in Docker's capability set), but without the devices cgroup Docker relies on, opening one
+// would reach the host's device (a block device of a disk, /dev/mem…). /dev is our own nodev
+// tmpfs holding binds of the usual host devices (setup_dev).
+static bool make_nodev(const char *root) {
+  int fd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);  // the root of the new bind
+  if (fd < 0) { fail_msg("MOUNT", errno, "open %s", root); return false; }
+#ifdef SYS_mount_setattr
+  struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = {.attr_set = MOUNT_ATTR_NODEV};
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0) { close(fd); return true; }
+  if (errno != ENOSYS) { fail_msg("MOUNT", errno, "make %s nodev", root); close(fd); return false; }
+#endif
+  // Kernels before 5.12: the top mount only, keeping its other flags.
+  char p[64];
+  fdpath(p, sizeof p, fd);
+  struct statvfs sv;
+  unsigned long keep = 0;
+  if (statvfs(p, &sv) == 0) {
+    if (sv.f_flag & ST_RDONLY) keep |= MS_RDONLY;
+    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  }
+  bool ok = mount_on(NULL, fd, NULL, MS_REMOUNT | MS_BIND | MS_NODEV | keep, NULL, root);
+  close(fd);
+  return ok;
+}
+
 static bool setup_mounts(const char *root, struct target *targets, size_t ntargets, int *newroot) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { fail_msg("MOUNT", errno, "make / private"); return false; }
   // pivot_root needs the new root to be a mount point: bind the root onto itself.
   if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) != 0) { fail_msg("MOUNT", errno, "bind %s", root); return false; }
+  if (!make_nodev(root)) return false;
   int rootfd = open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rootfd < 0) { fail_msg("MOUNT", errno, "open %s", root); return false; }
   for (size_t i = 0; i < ntargets; i++) {
