@@ -25,7 +25,7 @@
 // verifyCache({ deep: true }) detects an entry that was modified anyway (see cache-entry.ts).
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
@@ -35,6 +35,16 @@ import { planFixup, writeFixup, type FixupPlan } from './cache-fixup.js';
 import { SnapshotError } from './errors.js';
 import { extractLayer, materialize } from './materialize.js';
 import type { Logger } from './snapshotter-log.js';
+
+/**
+ * A cache area, root-only: layers carry setuid files and device nodes, which another local user
+ * must not reach through the cache (containerd keeps its snapshot dirs 0700 for the same reason).
+ * Areas made by earlier versions (0755) are tightened too.
+ */
+async function privateDir(p: string): Promise<void> {
+  await mkdir(p, { recursive: true, mode: 0o700 });
+  await chmod(p, 0o700);
+}
 
 /** ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)) (image-spec config.md). */
 export function chainIDs(diffIDs: readonly Digest[]): Digest[] {
@@ -148,8 +158,8 @@ export class LayerCache {
     return this.limit(async () => {
       if (await readMeta(final, kind, hex)) return join(final, 'fs'); // another build of ours finished while we queued
       const tmpArea = join(this.dir, 'tmp');
-      await mkdir(tmpArea, { recursive: true });
-      await mkdir(area, { recursive: true });
+      await privateDir(tmpArea);
+      await privateDir(area);
       const tmp = join(tmpArea, tempName(kind, hex));
       const fsDir = join(tmp, 'fs');
       mkdirSync(fsDir, { recursive: true });

@@ -32,6 +32,9 @@ export class OverlaySnapshotter implements Snapshotter {
     const stale = await unmountStale(opts.workDir);
     if (stale.length > 0) this.log?.warn(`overlay: unmounted ${stale.length} stale mount(s) under ${opts.workDir}`);
     await removeWorkDir(opts.workDir);
+    // Root-only: the upperdirs get whatever RUN makes (setuid files, device nodes).
+    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
+    await chmod(opts.workDir, 0o700);
     for (const d of ['l', 'u', 'w', 'merged']) await mkdir(join(opts.workDir, d), { recursive: true });
     // The cache's layerDirs, not layerDir per layer: it adds the fixup dirs some layers need.
     const dirs = await this.cache.layerDirs(image, opts.signal ? { signal: opts.signal } : {});

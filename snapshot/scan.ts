@@ -5,7 +5,7 @@
 // step, except that an entry an earlier step changed may be written again when only its ctime
 // moved (see scan-diff.ts).
 import { execFile } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -35,7 +35,9 @@ export class ScanSnapshotter implements Snapshotter {
     opts.signal?.throwIfAborted();
     await rm(opts.workDir, { recursive: true, force: true });
     const root = join(opts.workDir, 'root');
-    await mkdir(opts.workDir, { recursive: true });
+    // Root-only: the copy holds the image's setuid files and device nodes, and RUN adds more.
+    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
+    await chmod(opts.workDir, 0o700);
     try {
       // -a keeps owners, modes, times, hardlinks, xattrs and special files; never hardlinks into
       // the cache (a write through a shared inode would change the cache).
