@@ -10,9 +10,9 @@
 //   or vanish (tests run as root: an escape would land here first).
 // - the top level of /tmp, /var/tmp and of the temp dirs' parent (CNBX_TEST_TMP): shared with
 //   other tests and people working in parallel, so entries may come and go; but an entry that
-//   existed before and still exists keeps its type, mode and owner (a chmod/chown through a
-//   hostile symlink shows here), the directories themselves keep theirs, and no entry anywhere in
-//   these areas (two levels deep) carries the test's marker.
+//   existed before and still exists keeps its type and owner (a chown through a hostile symlink
+//   shows here), the directories themselves keep mode and owner, and no entry anywhere in
+//   these areas (three levels deep) carries the test's marker.
 // - the victim: a directory of the test's own (outside every root the test extracts or builds
 //   into) with a file and a sub-directory, the target of every hostile symlink and hardlink. It
 //   is compared in full (content hashes, modes, owners, mtimes, xattrs).
@@ -156,9 +156,14 @@ export async function watchOutside(): Promise<OutsideWatch> {
       }
       for (const p of strictAfter.keys()) if (!strictBefore.has(p)) problems.push(`appeared: ${p}`);
       const sharedAfter = snapshotShared();
+      const areas = new Set(sharedAreas());
       for (const [p, s] of sharedBefore) {
         const a = sharedAfter.get(p);
-        if (a !== undefined && JSON.stringify(a) !== JSON.stringify(s)) problems.push(`changed: ${p} ${JSON.stringify(s)} → ${JSON.stringify(a)}`);
+        if (a === undefined) continue;
+        // The areas themselves in full; their children by type and owner only (other people's
+        // tools legitimately chmod their own temp dirs while we run).
+        const same = areas.has(p) ? JSON.stringify(a) === JSON.stringify(s) : a.type === s.type && a.uid === s.uid && a.gid === s.gid;
+        if (!same) problems.push(`changed: ${p} ${JSON.stringify(s)} → ${JSON.stringify(a)}`);
       }
       const excluded = (p: string) => inside.some((d) => p === d || p.startsWith(`${d}/`)) || p === victimParent || p.startsWith(`${victimParent}/`);
       for (const area of [...sharedAreas(), '/', '/etc', '/root', dirname(victimParent)]) {
