@@ -1,7 +1,9 @@
 // LayerCache: complete-or-absent entries keyed by diffID / chainID, races between two caches on
 // one directory, bounded parallel extraction, read-only detection and crash recovery.
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { sha256, type Layer } from '../../oci/index.js';
 import { chainIDs, LayerCache, verifyCache } from '../../snapshot/cache.js';
@@ -11,6 +13,9 @@ import { memoryImage, memoryLayer, tarFrom, type TarEntrySpec } from '../helpers
 import { tmpDir } from '../helpers/tmp.js';
 import { dumpTree, renderTree } from '../helpers/tree.js';
 import { withOverlay } from './apply-support.js';
+
+// The built library (npm test builds it first), for runs in separate processes.
+const DIST = { snapshot: resolve(import.meta.dirname, '../../dist/snapshot/index.js'), oci: resolve(import.meta.dirname, '../../dist/oci/index.js') };
 
 interface Counter { opens: number; active: number; maxActive: number }
 
@@ -79,6 +84,34 @@ describe.runIf(isRoot)('LayerCache', () => {
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
     expect(dumpTree(a!).map((e) => e.path)).toEqual(['d', 'd/f']);
     expect((await verifyCache(dir, { deep: true })).ok).toEqual([`layers/${l.diffID.slice(7)}`]);
+  });
+
+  it.runIf(existsSync(DIST.snapshot) && existsSync(DIST.oci))('three processes racing on one layer end with one correct entry', async () => {
+    const tmp = await tmpDir();
+    const tar = tarFrom([...Array(1500).keys()].map((i) => ({ name: `d${i % 30}/f${i}`, content: `${i}`.repeat(100) })));
+    const l = memoryLayer(tar);
+    const blobs = join(tmp, 'store', 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    writeFileSync(join(blobs, l.descriptor.digest.slice(7)), gzipSync(tar, { level: 1 }));
+    const child = join(tmp, 'child.mjs');
+    writeFileSync(child, [
+      'const [oci, snap, store, cache, desc, diffID] = process.argv.slice(2);',
+      'const { DirBlobStore, storedLayer } = await import(oci);',
+      'const { LayerCache } = await import(snap);',
+      'const layer = storedLayer(new DirBlobStore(store), JSON.parse(desc), diffID);',
+      'console.log(await new LayerCache(cache, { durable: false }).layerDir(layer));',
+    ].join('\n'));
+    const desc = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.descriptor.digest, size: gzipSync(tar, { level: 1 }).length };
+    const run = () => new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [child, DIST.oci, DIST.snapshot, join(tmp, 'store'), join(tmp, 'cache'), JSON.stringify(desc), l.diffID], (err, out) => (err ? reject(err) : resolve(out.trim())));
+    });
+    const outs = await Promise.all([run(), run(), run()]);
+    const want = join(tmp, 'cache', 'layers', l.diffID.slice(7), 'fs');
+    expect(outs).toEqual([want, want, want]);
+    expect(readdirSync(join(tmp, 'cache', 'layers'))).toEqual([l.diffID.slice(7)]);
+    expect(readdirSync(join(tmp, 'cache', 'tmp'))).toEqual([]);
+    expect(dumpTree(want, { xattrs: false })).toHaveLength(1530);
+    expect((await verifyCache(join(tmp, 'cache'), { deep: true })).ok).toEqual([`layers/${l.diffID.slice(7)}`]);
   });
 
   it('extracts the layers of an image two at a time', async () => {
