@@ -1,10 +1,11 @@
 import { applyCommand } from './apply.js';
 import { demoCommand } from './demo.js';
+import { lintCommand } from './lint.js';
 import { restoreCommand } from './restore.js';
 import { exportCommand } from '../exporter/command.js';
 import type { CliIO, Command, Env } from './io.js';
 
-const COMMANDS: Command[] = [applyCommand, exportCommand, restoreCommand, demoCommand];
+const COMMANDS: Command[] = [applyCommand, lintCommand, exportCommand, restoreCommand, demoCommand];
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
