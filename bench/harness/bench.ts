@@ -132,6 +132,7 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
           }
           for (const r of rotate(runners, it)) {
             if (it >= opts.slowRuns && isSlow(base, s.name, r.def.id)) continue;
+            if (r.def.onlyScenarios && !r.def.onlyScenarios.includes(s.name)) continue;
             await runOne(r, s, base, it, record);
           }
         }

@@ -9,6 +9,7 @@ import type { Results } from './types.js';
 const COLORS: Record<string, string> = {
   'cnbx-overlay-cold': '#1f4e9c',
   'cnbx-overlay-warm': '#6fa8f5',
+  'cnbx-overlay-warm-sparse': '#b9d5fb',
   'cnbx-scan-cold': '#1b7a3a',
   'cnbx-scan-warm': '#7fd69a',
   'buildah-overlay-cold': '#b35900',
@@ -69,11 +70,11 @@ export function renderChart(r: Results): string {
   out.push(`<text x="20" y="48" font-size="12" fill="#444">${esc(`${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, ${m.workFs.split(' ')[0]}; node ${m.node}; ${m.buildah}; ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC; load avg at start ${m.loadavgStart[0]}`)}</text>`);
   // Legend.
   engines.forEach((e, i) => {
-    const lx = 20 + (i % 8) * 180;
-    const ly = 66 + Math.floor(i / 8) * 16;
+    const lx = 20 + (i % 9) * 163;
+    const ly = 66 + Math.floor(i / 9) * 16;
     out.push(`<rect x="${lx}" y="${ly}" width="12" height="10" fill="${COLORS[e.id] ?? '#999'}"/><text x="${lx + 16}" y="${ly + 9}" font-size="11">${esc(e.label)}</text>`);
   });
-  out.push(`<line x1="${20 + 8 * 180 - 150}" y1="${66 + 5 + 18}" x2="${20 + 8 * 180 - 130}" y2="${66 + 5 + 18}" stroke="#444" stroke-dasharray="4 3"/><text x="${20 + 8 * 180 - 126}" y="${66 + 9 + 18}" font-size="11">tar -xzf of the base</text>`);
+  out.push(`<line x1="20" y1="${66 + 5 + 16}" x2="40" y2="${66 + 5 + 16}" stroke="#444" stroke-dasharray="4 3"/><text x="44" y="${66 + 9 + 16}" font-size="11">tar -xzf of the base's layers (physical reference)</text>`);
 
   bases.forEach((base, p) => {
     const px = labelW + p * (panelW + gap);

@@ -10,6 +10,7 @@ import type { BaseName, BenchOptions, EngineDef, Sample, Scenario, Trace } from 
 export const ENGINES: readonly EngineDef[] = [
   { id: 'cnbx-overlay-cold', label: 'cnbx overlay cold', tool: 'cnbx', variant: 'overlay', temperature: 'cold' },
   { id: 'cnbx-overlay-warm', label: 'cnbx overlay warm', tool: 'cnbx', variant: 'overlay', temperature: 'warm' },
+  { id: 'cnbx-overlay-warm-sparse', label: 'cnbx overlay warm sparse', tool: 'cnbx', variant: 'overlay', temperature: 'warm', sparse: true, onlyScenarios: ['trivial'] },
   { id: 'cnbx-scan-cold', label: 'cnbx scan cold', tool: 'cnbx', variant: 'scan', temperature: 'cold' },
   { id: 'cnbx-scan-warm', label: 'cnbx scan warm', tool: 'cnbx', variant: 'scan', temperature: 'warm' },
   { id: 'buildah-overlay-cold', label: 'buildah overlay cold', tool: 'buildah', variant: 'overlay', temperature: 'cold' },
@@ -18,9 +19,12 @@ export const ENGINES: readonly EngineDef[] = [
   { id: 'buildah-vfs-warm', label: 'buildah vfs warm', tool: 'buildah', variant: 'vfs', temperature: 'warm' },
 ];
 
-/** `--engines` entries are ids or id prefixes ("cnbx", "buildah-vfs", "cnbx-overlay-warm"). */
+/**
+ * `--engines` entries are ids or id prefixes ("cnbx", "buildah-vfs", "cnbx-overlay-warm"); a prefix
+ * does not pull in the sparse variant unless it names it ("all" does).
+ */
 export function selectEngines(patterns: readonly string[]): EngineDef[] {
-  const out = ENGINES.filter((e) => patterns.some((p) => e.id === p || e.id.startsWith(`${p}-`) || p === 'all'));
+  const out = ENGINES.filter((e) => patterns.some((p) => p === 'all' || e.id === p || (e.id.startsWith(`${p}-`) && !(e.sparse && !p.includes('sparse')))));
   const unknown = patterns.filter((p) => p !== 'all' && !ENGINES.some((e) => e.id === p || e.id.startsWith(`${p}-`)));
   if (unknown.length > 0) throw new Error(`unknown engine(s) ${unknown.join(', ')}; known: ${ENGINES.map((e) => e.id).join(', ')}`);
   return out;
@@ -90,6 +94,7 @@ export class CnbxRunner extends EngineRunner {
       '-snapshotter', this.def.variant,
       '-cache-dir', this.cacheDir,
       '-kind', 'run',
+      ...(this.def.sparse ? ['-sparse'] : []),
       ...buildArgs(s, this.base).flatMap(([k, v]) => ['-build-arg', `${k}=${v}`]),
     ];
   }
@@ -122,7 +127,7 @@ export class CnbxRunner extends EngineRunner {
   async run(s: Scenario) {
     const t = await runTimed(this.argv(s), { logFile: this.ctx.logFile, tmpDir: this.ctx.tmpDir, env: this.env() });
     if (t.exitCode !== 0) this.fail('cnb-extender apply', t);
-    checkLayout(this.outDir, this.def.id);
+    checkLayout(this.outDir, this.def.id, this.def.sparse === true);
     const trace = this.ctx.opts.trace && existsSync(this.traceFile()) ? (JSON.parse(readFileSync(this.traceFile(), 'utf8')) as Trace) : undefined;
     const commits = trace?.spans.filter((sp) => sp.name.endsWith('.commitStep')).map((sp) => sp.end - sp.start) ?? [];
     return {
@@ -182,7 +187,7 @@ export class BuildahRunner extends EngineRunner {
     if (b.exitCode !== 0) this.fail('buildah build', b);
     const p = await runTimed(push, opts);
     if (p.exitCode !== 0) this.fail('buildah push', p);
-    checkLayout(this.outDir, this.def.id);
+    checkLayout(this.outDir, this.def.id, false);
     return {
       wallS: b.wallS + p.wallS,
       userS: b.userS + p.userS,
@@ -199,14 +204,15 @@ export function runnerFor(def: EngineDef, ctx: RunContext, base: BaseName): Engi
   return def.tool === 'cnbx' ? new CnbxRunner(def, ctx, base) : new BuildahRunner(def, ctx, base);
 }
 
-/** The result must be a layout with one manifest whose blobs are all there. */
-function checkLayout(dir: string, who: string): void {
+/** The result must be a layout with one manifest whose blobs are all there (sparse: config and the top layer). */
+function checkLayout(dir: string, who: string, sparse: boolean): void {
   const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
   const m = index.manifests[0];
   if (!m) throw new Error(`${who}: ${dir}/index.json lists no manifest`);
   const blob = (d: string) => join(dir, 'blobs', ...d.split(':'));
   const manifest = JSON.parse(readFileSync(blob(m.digest), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
-  for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) {
+  const layers = manifest.layers.map((l) => l.digest);
+  for (const d of [manifest.config.digest, ...(sparse ? layers.slice(-1) : layers)]) {
     if (!existsSync(blob(d))) throw new Error(`${who}: ${dir} lacks blob ${d}`);
   }
 }

@@ -35,8 +35,9 @@ export function describeMachine(workDir: string, repoDir: string): MachineInfo {
     buildah: firstLine(sh(['buildah', '--version'], { allowFail: true })) || 'not installed',
     pigz: firstLine(sh(['pigz', '--version'], { allowFail: true })) || 'not installed',
     tar: firstLine(sh(['tar', '--version'], { allowFail: true })),
-    gitCommit: firstLine(sh(['git', '-C', repoDir, 'rev-parse', 'HEAD'], { allowFail: true })),
-    gitDirty: dirty,
+    gitCommit: process.env.CNBX_BENCH_COMMIT ?? firstLine(sh(['git', '-C', repoDir, 'rev-parse', 'HEAD'], { allowFail: true })),
+    tree: process.env.CNBX_BENCH_COMMIT ? 'HEAD snapshot' : 'work tree',
+    gitDirty: process.env.CNBX_BENCH_COMMIT ? [] : dirty,
     loadavgStart: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

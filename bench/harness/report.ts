@@ -67,7 +67,7 @@ function markdown(r: Results, pngNote: string, notes: string): string {
     ['node', m.node],
     ['buildah', m.buildah],
     ['pigz, tar', `${m.pigz}; ${m.tar}`],
-    ['commit', `${m.gitCommit.slice(0, 12)}${m.gitDirty.length > 0 ? ` + ${m.gitDirty.length} uncommitted file(s) of the shared work tree` : ''}`],
+    ['code measured', m.tree === 'HEAD snapshot' ? `commit ${m.gitCommit.slice(0, 12)} (a clean snapshot of HEAD, \`--head\`)` : `commit ${m.gitCommit.slice(0, 12)}${m.gitDirty.length > 0 ? ` + ${m.gitDirty.length} uncommitted file(s) of the shared work tree` : ''}`],
     ['load average (1/5/15 min)', `start ${m.loadavgStart.join(' / ')}, end ${m.loadavgEnd?.join(' / ') ?? '?'} (other engineers' builds and tests share this VM)`],
     ['runs per cell', `${r.options.runs}${runsNote}`],
   ]), '');
@@ -116,6 +116,11 @@ function markdown(r: Results, pngNote: string, notes: string): string {
         return st ? fmtRatio(st.median) : '';
       })])), '');
     }
+    L.push('CPU time (user + sys of the whole process tree), median: less sensitive to the machine\'s load than wall time:', '');
+    L.push(table(['scenario', ...r.engines.map((e) => e.label)], scen.map((s) => [s.short, ...r.engines.map((e) => {
+      const c = findCell(cells, b.name, s.name, e.id);
+      return c && c.cpu.n > 0 ? fmtS(c.cpu.median) : '';
+    })])), '');
     L.push('Peak RSS, largest of the runs (MB):', '');
     L.push(table(['scenario', ...r.engines.map((e) => e.label)], scen.map((s) => [s.short, ...r.engines.map((e) => {
       const c = findCell(cells, b.name, s.name, e.id);
@@ -196,8 +201,8 @@ export function printSummary(r: Results, out: (l: string) => void): void {
     const tar = findCell(cells, b.name, null, 'tar-xzf');
     out('');
     out(`${b.name}${tar?.wall.n ? `  (tar -xzf of the layers: ${fmtS(tar.wall.median)})` : ''}`);
-    const w = 14;
-    out(`  ${'scenario'.padEnd(14)}${r.engines.map((e) => e.id.replace('buildah-', 'bh-').replace('cnbx-', '').padStart(w)).join('')}`);
+    const w = 16;
+    out(`  ${'scenario'.padEnd(14)}${r.engines.map((e) => ` ${e.id.replace('buildah-', 'bh-').replace('cnbx-', '')}`.padStart(w)).join('')}`);
     for (const s of r.scenarios) {
       const row = r.engines.map((e) => {
         const c = findCell(cells, b.name, s.name, e.id);

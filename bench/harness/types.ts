@@ -13,6 +13,10 @@ export interface EngineDef {
   /** cnbx: the snapshotter; buildah: the storage driver. */
   variant: 'overlay' | 'scan' | 'vfs';
   temperature: Temperature;
+  /** cnbx: write only the new layer blobs (-sparse), the shape the lifecycle's extender writes. */
+  sparse?: boolean;
+  /** Run only on these scenarios. */
+  onlyScenarios?: string[];
 }
 
 /** A measurement that is not an engine building a scenario: the machine's yardsticks. */
@@ -118,6 +122,8 @@ export interface MachineInfo {
   pigz: string;
   tar: string;
   gitCommit: string;
+  /** What was measured: the work tree as it was (with gitDirty), or a clean snapshot of HEAD. */
+  tree: 'work tree' | 'HEAD snapshot';
   gitDirty: string[];
   loadavgStart: number[];
   loadavgEnd?: number[];
@@ -148,6 +154,8 @@ export interface Cell {
   scenario: string | null;
   subject: string;
   wall: Stat;
+  /** user + sys CPU seconds of the whole process tree: less sensitive to a loaded machine than wall time. */
+  cpu: Stat;
   rssMiB: Stat;
   failures: number;
   /** Pairwise (same iteration) ratios, keyed by what they compare. */
