@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { IgnoreMatcher } from './dockerignore.js';
 import { BuildError, type BuildErrorDetails } from './errors.js';
@@ -104,6 +104,8 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
       if (rel !== '' && ignore.excludes(rel)) {
         throw new BuildError('SOURCE_NOT_FOUND', `COPY/ADD source ${pattern} is excluded by .dockerignore`, { ...where, path: pattern });
       }
+      // A symlinked directory on the way (`COPY link/file`) must not lead out either.
+      if (rel.includes('/')) assertInsideContext(contextReal, dirname(hostPath), pattern, where);
       if (st.isSymbolicLink()) {
         assertInsideContext(contextReal, hostPath, pattern, where);
         st = statSync(hostPath);

@@ -321,7 +321,11 @@ function locate(instr: Instruction, file: string | undefined): BuildErrorDetails
 
 /** Adds the instruction's location to errors that lack one (executor, snapshot and fs errors). */
 function withLocation(e: unknown, where: BuildErrorDetails): unknown {
-  if (e instanceof BuildError) return e;
+  if (e instanceof BuildError) {
+    if (e.line !== undefined) return e;
+    // Raised below the step (e.g. SYMLINK_LOOP from a path lookup): same code, with the step's place.
+    return new BuildError(e.code, `${where.file ? `${where.file}:` : ''}${where.line}: ${where.instruction}: ${e.message}`, { ...where, ...(e.path !== undefined ? { path: e.path } : {}) }, { cause: e });
+  }
   const msg = e instanceof Error ? e.message : String(e);
   const c = (e as { code?: string }).code;
   const code = c === 'UNKNOWN_USER' ? 'UNKNOWN_USER' : c === 'ABORT_ERR' || c === 'ABORTED' || (e as Error)?.name === 'AbortError' ? 'ABORTED' : 'STEP_FAILED';
