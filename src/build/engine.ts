@@ -23,17 +23,11 @@ import {
   type ParsedDockerfile,
   type RunInstruction,
 } from '../dockerfile/index.js';
+import type { BindMount } from '../executor/index.js';
 import * as ops from './config-ops.js';
 import { BuildError, type BuildErrorDetails } from './errors.js';
 import { createWorkdir, executeCopy, loadDockerignore, prepareCopy } from './steps.js';
 import type { BuildOptions, BuildResult, BuildStepReport } from './types.js';
-
-/** A host file bound into the RUN (ProcessSpec.binds). */
-interface BindMount {
-  source: string;
-  target: string;
-  readOnly?: boolean;
-}
 
 /** Paths the RUN executor mounts or creates to mount: never part of a layer. */
 const EXECUTOR_PATHS = ['/proc', '/sys', '/dev', '/etc/resolv.conf', '/etc/hosts', '/etc/hostname', '/etc/mtab'];
