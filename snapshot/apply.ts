@@ -114,7 +114,12 @@ async function* chunks(s: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
   }
 }
 
-async function drain(s: AsyncIterable<unknown>): Promise<void> {
+async function drain(s: Entry): Promise<void> {
+  // tar-stream gives a directory no body (as Go's archive/tar does for every header-only type:
+  // the declared size is ignored and the next block is a header), but the entry's stream only
+  // ends by itself when the size is 0: draining a directory that declares a size would wait
+  // forever (a 1 KiB layer hung every reader).
+  if (s.header.type === 'directory') return;
   for await (const _ of chunks(s)) {
     // discard
   }
