@@ -134,6 +134,10 @@ export function readHeader(h: tarStream.Header): EntryHeader {
       sparse = true;
     }
   }
+  // tar-stream framed the entry with parseInt(size), which reads `1e3` as 1 and `12abc` as 12:
+  // refuse what Go's archive/tar (the exporter's reader, the lifecycle) would refuse, so no two
+  // readers of one layer disagree on where its entries are.
+  if (pax.size !== undefined && !/^[0-9]{1,19}$/.test(pax.size)) throw new TarFormatError(`bad PAX size ${JSON.stringify(pax.size)}`);
   const rawMode = h.mode ?? 0;
   let type: EntryHeader['type'];
   switch (h.type) {
