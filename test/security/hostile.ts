@@ -193,6 +193,8 @@ export interface EveryPath {
   cli: CliResult & { out: string; cacheDir: string };
   /** Roots the layer was extracted into (to check what landed inside). */
   roots: { merged: string; overlay: string; materialize: string };
+  /** The CLI's output layout. */
+  out(): string;
 }
 
 /**
@@ -215,7 +217,7 @@ export async function everyPath(scratch: string, layers: HostileLayer[], opts: {
     await hostileImage(cliLayout, layers, { base: 'busybox' });
   }
   const cli = await applyCli(join(scratch, 'cli'), cliLayout, opts.dockerfile ? { dockerfile: opts.dockerfile } : {});
-  return { ...(merged ? { merged } : {}), ...(overlay ? { overlay } : {}), materialize: mat, cache, cli, roots };
+  return { ...(merged ? { merged } : {}), ...(overlay ? { overlay } : {}), materialize: mat, cache, cli, roots, out: () => cli.out };
 }
 
 /** Every path refused the layer with a typed SnapshotError of `code` (the CLI: exit 6 naming the code's text). */
@@ -229,4 +231,23 @@ export async function expectRefusedEverywhere(r: EveryPath, code: string, text?:
   expect({ code: r.cli.code, signal: r.cli.signal }).toEqual({ code: 6, signal: null });
   if (text) expect(r.cli.stderr).toMatch(text);
   await expectFailedApplyClean(r.cli);
+}
+
+/**
+ * Every path either refused the layers with a typed SnapshotError (UNSAFE_PATH or BAD_LAYER) or
+ * accepted them (what lands is inside: the caller checks with its OutsideWatch). A failed CLI run
+ * leaves nothing behind; a successful one writes a valid layout.
+ */
+export async function expectContained(r: EveryPath): Promise<void> {
+  for (const [where, o] of [['merged', r.merged], ['overlay', r.overlay], ['materialize', r.materialize], ['cache', r.cache]] as const) {
+    if (o === undefined || o.ok) continue;
+    expect({ where, name: o.error?.name, typed: ['UNSAFE_PATH', 'BAD_LAYER'].includes(o.error?.code ?? '') }).toEqual({ where, name: 'SnapshotError', typed: true });
+  }
+  expect(r.cli.signal).toBe(null);
+  if (r.cli.code === 0) {
+    await validateLayout(r.out());
+  } else {
+    expect(r.cli.code, r.cli.stderr).toBe(6);
+    await expectFailedApplyClean(r.cli);
+  }
 }
