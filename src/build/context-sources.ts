@@ -168,14 +168,14 @@ function globContext(contextDir: string, segments: string[], ignore: IgnoreMatch
  * contents, after .dockerignore), for the step cache key. Symlinked directories inside a source
  * tree are not followed, exactly as the copy does not follow them.
  */
-export async function digestSources(sources: readonly ContextSource[], ignore: IgnoreMatcher): Promise<string> {
+export async function digestSources(sources: readonly ContextSource[], ignore: IgnoreMatcher, exclude?: IgnoreMatcher): Promise<string> {
   const h = createHash('sha256');
   const addFile = async (hostPath: string) => {
     const fh = createHash('sha256');
     await pipeline(createReadStream(hostPath), fh);
     h.update(fh.digest('hex'));
   };
-  const visit = async (hostPath: string, rel: string, st: Stats, shown: string): Promise<void> => {
+  const visit = async (hostPath: string, rel: string, st: Stats, shown: string, inSource = ''): Promise<void> => {
     h.update(`\0${shown}\0${st.mode}\0`);
     if (st.isSymbolicLink()) {
       h.update(readlinkSync(hostPath));
@@ -185,9 +185,10 @@ export async function digestSources(sources: readonly ContextSource[], ignore: I
     } else if (st.isDirectory()) {
       for (const name of readdirSync(hostPath).sort()) {
         const childRel = rel === '' ? name : `${rel}/${name}`;
-        if (ignore.excludes(childRel)) continue;
+        const childInSource = inSource === '' ? name : `${inSource}/${name}`;
+        if (ignore.excludes(childRel) || exclude?.excludes(childInSource)) continue;
         const child = join(hostPath, name);
-        await visit(child, childRel, lstatSync(child), `${shown}/${name}`);
+        await visit(child, childRel, lstatSync(child), `${shown}/${name}`, childInSource);
       }
     }
   };

@@ -37,6 +37,11 @@ export interface CopyPlan {
   /** --chmod, parsed (octal). */
   chmod: number | undefined;
   ignore: IgnoreMatcher;
+  /**
+   * COPY/ADD --exclude patterns. As in BuildKit they are matched against paths relative to each
+   * source: a top-level source by its name, an entry of a copied directory by its path below it.
+   */
+  exclude?: IgnoreMatcher;
   where: BuildErrorDetails;
   log?: Logger;
 }
@@ -166,10 +171,11 @@ function hostTarget(rootfs: string, abs: string): string {
 }
 
 /** Copies the contents of a context directory into an existing rootfs directory. */
-function copyTree(plan: CopyPlan, hostSrcDir: string, relSrc: string, hostDestDir: string, stats: CopyStats): void {
+function copyTree(plan: CopyPlan, hostSrcDir: string, relSrc: string, hostDestDir: string, stats: CopyStats, inSource = ''): void {
   for (const name of readdirSync(hostSrcDir).sort()) {
     const rel = relSrc === '' ? name : `${relSrc}/${name}`;
-    if (plan.ignore.excludes(rel)) continue;
+    const relInSource = inSource === '' ? name : `${inSource}/${name}`;
+    if (plan.ignore.excludes(rel) || plan.exclude?.excludes(relInSource)) continue;
     const srcPath = `${hostSrcDir}/${name}`;
     const st = lstatSync(srcPath);
     const dst = `${hostDestDir}/${name}`;
@@ -191,7 +197,7 @@ function copyTree(plan: CopyPlan, hostSrcDir: string, relSrc: string, hostDestDi
         mkdirSync(dstDir);
         stats.dirs++;
       }
-      copyTree(plan, srcPath, rel, dstDir, stats);
+      copyTree(plan, srcPath, rel, dstDir, stats, relInSource);
       applyMetadata(plan, dstDir, st, false);
     } else {
       copyEntry(plan, srcPath, st, dst, stats);

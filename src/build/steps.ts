@@ -49,6 +49,8 @@ export function parseChmod(chmod: string | undefined, where: BuildErrorDetails):
 export interface PreparedCopy {
   sources: ContextSource[];
   ignore: IgnoreMatcher;
+  /** --exclude patterns (relative to each source). */
+  exclude?: IgnoreMatcher;
   /** Digest of what the step reads, for the cache key. */
   contextDigest: string;
 }
@@ -65,11 +67,13 @@ export async function prepareCopy(instr: CopyInstruction | AddInstruction, conte
     throw new BuildError('UNSUPPORTED', 'ADD --keep-git-dir applies only to git sources, which extension builds do not read: remove --keep-git-dir', where);
   }
   const parents = instr.kind === 'COPY' && instr.parents;
-  const excluding = instr.exclude.length > 0 ? ignore.extend(instr.exclude) : ignore;
-  const sources = instr.sources.length > 0 ? resolveSources(contextDir, instr.sources, excluding, where, { parents }) : [];
+  const exclude = instr.exclude.length > 0 ? IgnoreMatcher.fromText(instr.exclude.join('\n')) : undefined;
+  const resolved = instr.sources.length > 0 ? resolveSources(contextDir, instr.sources, ignore, where, { parents }) : [];
+  // --exclude drops a matched source by its name (`COPY --exclude=*.txt hom* /d/`, BuildKit's example).
+  const sources = exclude ? resolved.filter((src) => src.rel === '' || !exclude.excludes(posix.basename(src.rel))) : resolved;
   const inline = instr.inline.map((s) => `${s.name}\0${s.data}`).join('\0');
-  const contextDigest = `${await digestSources(sources, excluding)}:${inline}`;
-  return { sources, ignore: excluding, contextDigest };
+  const contextDigest = `${await digestSources(sources, ignore, exclude)}:${inline}`;
+  return { sources, ignore, ...(exclude ? { exclude } : {}), contextDigest };
 }
 
 /** Executes a prepared COPY/ADD into the rootfs. Returns the number of entries written. */
@@ -95,7 +99,7 @@ export async function executeCopy(
     } else plain.push(src);
   }
   if (plain.length > 0) {
-    const s = copySources({ rootfs, sources: plain, dest: instr.dest, workdir, owner, chmod, ignore: prepared.ignore, where, ...(log ? { log } : {}) });
+    const s = copySources({ rootfs, sources: plain, dest: instr.dest, workdir, owner, chmod, ignore: prepared.ignore, ...(prepared.exclude ? { exclude: prepared.exclude } : {}), where, ...(log ? { log } : {}) });
     count += s.files + s.dirs + s.symlinks;
   }
   for (const doc of instr.inline) {

@@ -6,6 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout, validateLayout, type Image } from '../../oci/index.js';
 import { BuildError } from '../../src/build/index.js';
@@ -14,6 +15,7 @@ import { EXIT_CODES } from '../../src/cli/exit-codes.js';
 import { silentLogger } from '../../src/log.js';
 import { BaseTree, compareSummaries } from '../helpers/compare-layouts.js';
 import { fixture, hasCommand, isRoot } from '../helpers/fixtures.js';
+import { tarFrom } from '../helpers/tar.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -27,7 +29,7 @@ interface Built extends ApplyOutcome {
 
 /** Writes `dockerfile` and `context` files into a temp dir and applies it with runApply. */
 async function apply(dockerfile: string, opts: {
-  context?: Record<string, string>;
+  context?: Record<string, string | Buffer>;
   base?: string;
   snapshotter?: 'overlay' | 'scan' | 'auto';
   sourceDateEpoch?: number;
@@ -227,6 +229,22 @@ describe.skipIf(!isRoot)('build engine (real chroot runs on busybox)', () => {
     expect(e.code).toBe('UNSUPPORTED');
     expect(e.line).toBe(5);
     expect(e.message).toMatch(/COPY --link \/ubin\/?: \/ubin is a symlink in the image.*copy to \/usr\/bin/);
+  });
+
+  it('COPY --exclude matches paths relative to each source; ADD --unpack=false copies an archive as a file', async () => {
+    const archive = gzipSync(tarFrom([{ name: 'inside', content: 'i' }]));
+    const b = await apply(`${HEAD}COPY --exclude=*.log --exclude=secret dir/ /ex/\nCOPY --exclude=**/*.log dir/ /ex-deep/\n` +
+      'COPY --exclude=*.txt dir/* /wild/\nADD --unpack=false a.tgz /packed/\nADD a.tgz /unpacked/\n', {
+      context: { 'dir/keep.txt': 'k', 'dir/debug.log': 'l', 'dir/sub/deep.log': 'l', 'dir/secret/key': 's', 'a.tgz': archive },
+    });
+    const work = await tmpDir('cnbx-engine-cmp-');
+    const t = BaseTree.open(fixture('busybox'), work).describe(b.out, { tag: 'latest', workDir: work });
+    expect([...t.fs.keys()].filter((p) => /^(ex|ex-deep|wild|packed|unpacked)(\/|$)/.test(p)).sort()).toEqual([
+      'ex', 'ex-deep', 'ex-deep/keep.txt', 'ex-deep/secret', 'ex-deep/secret/key', 'ex-deep/sub',
+      'ex/keep.txt', 'ex/sub', 'ex/sub/deep.log',
+      'packed', 'packed/a.tgz', 'unpacked', 'unpacked/inside',
+      'wild', 'wild/debug.log', 'wild/deep.log', 'wild/key',
+    ]);
   });
 
   it('ADD --checksum and --keep-git-dir are refused clearly', async () => {
