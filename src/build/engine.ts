@@ -127,6 +127,7 @@ export async function applyDockerfile(base: Image, df: ParsedDockerfile, opts: B
     } catch (e) {
       throw withLocation(e, where);
     }
+    opts.onStepCommit?.();
     const committed = await ws.commitStep({
       store: opts.store,
       compression: opts.compression ?? 'gzip',
@@ -148,11 +149,12 @@ export async function applyDockerfile(base: Image, df: ParsedDockerfile, opts: B
     result.newLayers.push(layer);
   };
 
-  for (const raw of stage.instructions) {
+  for (const [index, raw] of stage.instructions.entries()) {
     opts.signal?.throwIfAborted();
     const t0 = performance.now();
     const instr = scope.apply(raw);
     const where = locate(instr, df.file);
+    opts.onStepStart?.({ instruction: createdBy(instr), line: instr.loc.line, index: index + 1, count: stage.instructions.length });
     switch (instr.kind) {
       case 'FROM':
         throw new BuildError('UNSUPPORTED', 'only one FROM is allowed in an extension Dockerfile', where);

@@ -14,6 +14,16 @@ export interface BuildStepReport {
   layer: { digest: Digest; diffID: Digest; size: number } | null;
 }
 
+/** An instruction about to run (for progress displays). */
+export interface BuildStepStart {
+  instruction: string;
+  line: number;
+  /** 1-based position among the stage's instructions. */
+  index: number;
+  /** The number of instructions in the stage. */
+  count: number;
+}
+
 /** The step cache as the engine sees it (src/extender/layer-cache.ts implements it). */
 export interface BuildStepCache {
   get(key: string): Promise<Layer | 'empty' | null>;
@@ -57,6 +67,10 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Each line a RUN prints, with the stream it came from. */
   onOutput?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Called as each instruction starts: its position in the stage (1-based) and the instruction as written. */
+  onStepStart?: (step: BuildStepStart) => void;
+  /** Called when a filesystem step's changes start being turned into a layer (snapshot, tar, compress). */
+  onStepCommit?: () => void;
   onStep?: (report: BuildStepReport) => void;
   log: Logger;
   signal?: AbortSignal;

@@ -6,11 +6,10 @@ import { DirBlobStore, OciLayout, parseLayoutRef, type Image } from '../../oci/i
 import { chooseSnapshotter, LayerCache, type SnapshotterName } from '../../snapshot/index.js';
 import { buildImage, loadExtensionDockerfile, type BuildResult, type BuildStepReport } from '../build/index.js';
 import { ChrootExecutor } from '../executor/index.js';
-import { streamLogger, type Logger, type LogLevel } from '../log.js';
-import { FlagSet } from './flags.js';
-import { exitCodeFor, formatError } from './exit-codes.js';
-import type { CliIO, Command, Env } from './io.js';
-import { formatBytes, formatDuration } from './format.js';
+import type { Logger } from '../log.js';
+import { BuildProgress, extractBase, trackTemps, writeTask } from './build-progress.js';
+import type { Env } from './io.js';
+import type { Progress } from './progress.js';
 
 /** Where `apply` keeps extracted base layers between runs unless told otherwise. */
 export function defaultCacheDir(env: Env): string {
@@ -39,12 +38,29 @@ export interface ApplyOutcome {
   snapshotter: SnapshotterName;
 }
 
+/** Writing the output layout failed; names the layout (the cause, e.g. ENOSPC, often cannot). */
+export class ApplyOutputError extends Error {
+  readonly code = 'OUTPUT';
+  constructor(readonly path: string, cause: unknown) {
+    super(`writing the output layout ${path}`, { cause });
+    this.name = 'ApplyOutputError';
+  }
+}
+
 /**
  * The `apply` job as a library function: validate the Dockerfile, build on the base layout, write
  * the output layout. Nothing is written to the output unless the whole build succeeded; a new
  * output directory appears atomically (built under a temporary name, then renamed).
  */
-export async function runApply(req: ApplyRequest, log: Logger, io: { onOutput?: (line: string) => void; onStep?: (r: BuildStepReport) => void; signal?: AbortSignal } = {}): Promise<ApplyOutcome> {
+export interface ApplyIO {
+  onOutput?: (line: string) => void;
+  onStep?: (r: BuildStepReport) => void;
+  /** Tasks for base-layer extraction, each step (with its RUN output) and the output write. */
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+export async function runApply(req: ApplyRequest, log: Logger, io: ApplyIO = {}): Promise<ApplyOutcome> {
   const dockerfilePath = resolve(req.dockerfile);
   const text = await readFile(dockerfilePath, 'utf8');
   const loaded = loadExtensionDockerfile(text, req.dockerfile, req.kind);
@@ -59,8 +75,13 @@ export async function runApply(req: ApplyRequest, log: Logger, io: { onOutput?: 
   await mkdir(join(req.cacheDir, 'work'), { recursive: true });
   const workDir = join(req.cacheDir, 'work', `apply-${randomBytes(6).toString('hex')}`);
   await mkdir(workDir);
+  const p = io.progress;
+  const steps = p ? new BuildProgress(p, { ...(io.onStep ? { onStep: io.onStep } : {}) }) : undefined;
   try {
-    const store = new DirBlobStore(join(workDir, 'blobs'));
+    if (p) await extractBase(cache, snapshotter.name, base, p, io.signal ? { signal: io.signal } : {});
+    const tracked = trackTemps(new DirBlobStore(join(workDir, 'blobs')));
+    const store = tracked.store;
+    steps?.watchBytes(tracked.bytesInFlight);
     const result = await buildImage(base, loaded.dockerfile, {
       snapshotter,
       workDir: join(workDir, 'ws'),
@@ -71,16 +92,27 @@ export async function runApply(req: ApplyRequest, log: Logger, io: { onOutput?: 
       buildArgs: req.buildArgs,
       log,
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-      ...(io.onOutput ? { onOutput: (line: string) => io.onOutput!(line) } : {}),
-      ...(io.onStep ? { onStep: io.onStep } : {}),
+      ...(steps
+        ? { onStepStart: steps.onStepStart, onStepCommit: steps.onStepCommit, onOutput: steps.onOutput, onStep: steps.onStep }
+        : { ...(io.onOutput ? { onOutput: (line: string) => io.onOutput!(line) } : {}), ...(io.onStep ? { onStep: io.onStep } : {}) }),
       ...(io.signal ? { signal: io.signal } : {}),
     });
     const outRef = parseLayoutRef(req.output);
     const baseCount = base.layers.length;
     const layers = req.sparse ? (_l: unknown, i: number) => i >= baseCount : 'all';
     const ownBlob = (i: number) => (i < baseCount ? null : store.path(result.image.layers[i]!.descriptor.digest));
-    await writeOutputLayout(outRef.dir, result.image, { ...(outRef.tag ? { tag: outRef.tag } : {}), layers, ownBlob });
+    const write = p ? writeTask(p, outRef.dir, result.image, layers) : undefined;
+    try {
+      await writeOutputLayout(outRef.dir, result.image, { ...(outRef.tag ? { tag: outRef.tag } : {}), layers, ownBlob });
+    } catch (e) {
+      write?.fail();
+      throw new ApplyOutputError(outRef.dir, e);
+    }
+    write?.done();
     return { result, base, outputDir: outRef.dir, tag: outRef.tag, warnings: loaded.warnings, snapshotter: snapshotter.name };
+  } catch (e) {
+    steps?.fail();
+    throw e;
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -151,97 +183,3 @@ async function moveNewLayerBlobs(layout: OciLayout, image: Image, layers: 'all' 
 
 /** The path of layer i's blob in this build's own store, or null for a base layer. */
 type OwnBlobPath = (i: number) => string | null;
-
-const USAGE_EXAMPLES = `
-Examples:
-  cnb-extender apply -base /layouts/run:latest -dockerfile ext/run.Dockerfile -kind run \\
-      -build-arg user_id=1000 -output /layouts/run-extended:latest
-  cnb-extender apply -base busybox-layout -dockerfile Dockerfile -output out -sparse
-`;
-
-export const applyCommand: Command = {
-  name: 'apply',
-  summary: 'apply one extension Dockerfile to an image in an OCI layout',
-  async run(argv: string[], env: Env, io: CliIO): Promise<number> {
-    const fs = new FlagSet('cnb-extender apply');
-    const base = fs.string('base', '', 'base image: <layout dir>[@sha256:<hex>|:<tag>] (required)');
-    const dockerfile = fs.string('dockerfile', '', 'the extension Dockerfile to apply (required)');
-    const context = fs.string('context', '', 'build context for COPY/ADD (default: the Dockerfile\'s directory)');
-    const buildArgs = fs.stringList('build-arg', 'NAME=VALUE for an ARG (repeatable)');
-    const output = fs.string('output', '', 'output layout: <dir>[:<tag>] (required)');
-    const sparse = fs.bool('sparse', false, 'write only the new layer blobs (plus manifest and config)');
-    const snap = fs.string('snapshotter', 'auto', 'auto, overlay or scan');
-    const kind = fs.string('kind', 'build', 'validate as a build or run extension Dockerfile');
-    const cacheDir = fs.string('cache-dir', defaultCacheDir(env), 'where extracted base layers are kept between runs');
-    const logLevel = fs.string('log-level', 'info', 'debug, info, warn or error');
-    const parsed = fs.parse(argv);
-    if (parsed.kind === 'help') {
-      io.stdout.write(`Apply a CNB image-extension Dockerfile to an image.\n\n${fs.usage()}${USAGE_EXAMPLES}`);
-      return 0;
-    }
-    const usageError = (msg: string) => {
-      io.stderr.write(`cnb-extender apply: ${msg}\n\n${fs.usage()}`);
-      return 2;
-    };
-    if (parsed.kind === 'error') return usageError(parsed.message);
-    if (parsed.args.length > 0) return usageError(`unexpected arguments: ${parsed.args.join(' ')}`);
-    for (const [name, v] of [['base', base], ['dockerfile', dockerfile], ['output', output]] as const) {
-      if (v.value === '') return usageError(`-${name} is required`);
-    }
-    if (!['auto', 'overlay', 'scan'].includes(snap.value)) return usageError(`-snapshotter must be auto, overlay or scan, not ${JSON.stringify(snap.value)}`);
-    if (kind.value !== 'build' && kind.value !== 'run') return usageError(`-kind must be build or run, not ${JSON.stringify(kind.value)}`);
-    if (!['debug', 'info', 'warn', 'error'].includes(logLevel.value)) return usageError(`-log-level must be debug, info, warn or error`);
-    const args: Array<[string, string]> = [];
-    for (const a of buildArgs.value) {
-      const eq = a.indexOf('=');
-      if (eq <= 0) return usageError(`-build-arg ${JSON.stringify(a)}: expected NAME=VALUE`);
-      args.push([a.slice(0, eq), a.slice(eq + 1)]);
-    }
-    const level = logLevel.value as LogLevel;
-    const log = streamLogger(io.stderr, level);
-    const sde = env.SOURCE_DATE_EPOCH !== undefined && /^\d+$/.test(env.SOURCE_DATE_EPOCH) ? Number(env.SOURCE_DATE_EPOCH) : undefined;
-    const started = performance.now();
-    try {
-      const out = await runApply(
-        {
-          base: base.value,
-          dockerfile: dockerfile.value,
-          ...(context.value ? { context: context.value } : {}),
-          buildArgs: args,
-          output: output.value,
-          sparse: sparse.value,
-          snapshotter: snap.value as 'auto' | SnapshotterName,
-          kind: kind.value,
-          cacheDir: cacheDir.value,
-          ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
-        },
-        log,
-        {
-          onOutput: (line) => {
-            if (level === 'debug' || level === 'info') io.stderr.write(`  │ ${line}\n`);
-          },
-          onStep: (r) => log.info(stepLine(r)),
-        },
-      );
-      const digest = (await (await OciLayout.open(out.outputDir)).image(out.tag ? { tag: out.tag } : {})).digest;
-      const sizes = out.result.newLayers.reduce((n, l) => n + l.descriptor.size, 0);
-      io.stdout.write(
-        `${out.outputDir}${out.tag ? `:${out.tag}` : ''} ${digest}\n` +
-          `  ${out.result.steps.length} steps, ${out.result.newLayers.length} new layer${out.result.newLayers.length === 1 ? '' : 's'} (${formatBytes(sizes)}), ` +
-          `${out.snapshotter} snapshotter, ${formatDuration(performance.now() - started)}${sparse.value ? ', sparse' : ''}\n`,
-      );
-      return 0;
-    } catch (e) {
-      io.stderr.write(`${formatError(e, level === 'debug')}\n`);
-      return exitCodeFor(e);
-    }
-  },
-};
-
-function stepLine(r: BuildStepReport): string {
-  const layer = r.layer ? ` → layer ${r.layer.digest.slice(7, 19)} ${formatBytes(r.layer.size)}` : '';
-  const cache = r.cache === 'hit' ? ' (cached)' : '';
-  return `line ${r.line}: ${r.instruction}${cache}${layer} [${formatDuration(r.durationMs)}]`;
-}
-
-export type { CliIO };

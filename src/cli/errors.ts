@@ -1,6 +1,7 @@
 import { isCnbError } from '../cnb/index.js';
 import { ExtenderError, type ExtenderErrorCode } from '../extender/errors.js';
 import type { Logger } from '../log.js';
+import { hintFor, imagePaths } from './hints.js';
 
 // The one place that knows exit codes (lifecycle cmd/exit.go, platform/exit.go) and prints errors
 // the way the lifecycle does: `ERROR: failed to <action>: <cause>: <cause>…`, with stacks only at
@@ -97,7 +98,8 @@ export function stackChain(e: unknown): string {
 /** Logs the error (and, at debug, its stacks) and returns the exit code. */
 export function reportFailure(e: unknown, log: Logger): number {
   const { exitCode, message } = describeFailure(e);
-  log.error(message);
+  const hint = e instanceof CliFailure ? undefined : hintFor(e);
+  log.error(`${imagePaths(message, e)}${hint ? `\nhint: ${hint}` : ''}`);
   log.debug(stackChain(e));
   return exitCode;
 }

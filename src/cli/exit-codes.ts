@@ -1,3 +1,7 @@
+import { stackChain } from './errors.js';
+import { oneLine } from './format.js';
+import { hintFor, humanizeSystemError, imagePaths } from './hints.js';
+
 /**
  * Exit codes of the `cnb-extender` commands (the `extender` phase uses the lifecycle's codes, see
  * errors.ts). Documented in docs/cli.md.
@@ -33,6 +37,8 @@ interface Coded {
 export function exitCodeFor(e: unknown): number {
   const err = (e ?? {}) as Coded;
   switch (err.name) {
+    case 'ApplyOutputError':
+      return exitCodeFor(err.cause);
     case 'DockerfileError':
       return EXIT_CODES.invalidDockerfile;
     case 'BuildError':
@@ -58,19 +64,39 @@ export function exitCodeFor(e: unknown): number {
   }
 }
 
-/**
- * One message for the user: the error's own message, then its causes joined by `: ` when they add
- * something; a stack only when asked (log level debug).
- */
-export function formatError(e: unknown, withStack = false): string {
+/** What went wrong (the error's message and its causes, cleaned) and, where it helps, what to do. */
+export function describeError(e: unknown): { message: string; hint?: string } {
   const parts: string[] = [];
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 8; depth++) {
     const msg = cur instanceof Error ? cur.message : String(cur);
-    if (!parts.some((p) => p.includes(msg))) parts.push(msg);
+    if (msg !== '' && !parts.some((p) => p.includes(msg))) parts.push(msg);
     cur = cur instanceof Error ? cur.cause : undefined;
   }
-  let text = `ERROR: ${parts.join(': ')}`;
-  if (withStack && e instanceof Error && e.stack) text += `\n${e.stack}`;
+  const message = imagePaths(humanizeSystemError(withLocation(parts.join(': '), e)), e);
+  const hint = hintFor(e);
+  return hint ? { message, hint } : { message };
+}
+
+/** `file:line: instruction: ` in front of a message from a Dockerfile step that does not say where it is. */
+function withLocation(msg: string, e: unknown): string {
+  const x = e as { file?: unknown; line?: unknown; instruction?: unknown } | null;
+  if (!x || typeof x.line !== 'number') return msg;
+  const where = `${typeof x.file === 'string' ? `${x.file}:` : 'line '}${x.line}`;
+  if (msg.includes(`${where}:`) || msg.includes(`${where} `)) return msg;
+  const instr = typeof x.instruction === 'string' && !msg.includes(x.instruction) ? `${oneLine(x.instruction)}: ` : '';
+  return `${where}: ${instr}${msg}`;
+}
+
+/**
+ * One message for the user: `ERROR: ` and what failed, where (the error's message and its causes
+ * joined by `: ` when they add something), then a `hint:` line on what to do when there is one.
+ * Stacks only when asked (log level debug).
+ */
+export function formatError(e: unknown, withStack = false): string {
+  const d = describeError(e);
+  let text = `ERROR: ${d.message}`;
+  if (d.hint) text += `\nhint: ${d.hint}`;
+  if (withStack) text += `\n${stackChain(e)}`;
   return text;
 }

@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { apiAtLeast, parseApiVersion, EXTENDER_PLATFORM_APIS, apiSupported, type ApiVersion } from '../cnb/index.js';
 import { extend, type ExtendResult } from '../extender/extend.js';
 import { runBuilder, type BuilderExecutor, type RootfsHandle } from '../extender/builder.js';
@@ -9,11 +6,19 @@ import { ExtenderError } from '../extender/errors.js';
 import { ENV, inputsFromEnv, resolveInputPaths, type ExtenderInputs } from '../extender/inputs.js';
 import type { Image } from '../../oci/index.js';
 import type { Logger } from '../log.js';
-import { CliFailure, EXIT, reportFailure } from './errors.js';
+import type { StepReport } from '../extender/engine.js';
+import { CliFailure, describeFailure, EXIT, reportFailure } from './errors.js';
+import { formatGoDuration } from './flags-duration.js';
+import { EXTENDER_HELP, helpText, wantsHelp } from './help.js';
+import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import type { Progress } from './progress.js';
+import { ReportBuilder } from './report.js';
 import { lifecycleLogger, parseLogLevel, type LevelLogger } from './extender-log.js';
 import { parseGoDuration } from './flags-duration.js';
 import { FlagSet } from './flags.js';
 import type { CliIO, Env } from './io.js';
+
+export { packageVersion } from './version.js';
 
 // The `extender` command (lifecycle cmd/lifecycle/extender.go, cli/command.go): the lifecycle's
 // flags, environment, defaults, Platform API gates and exit codes (contract.md §1), plus
@@ -24,8 +29,11 @@ export interface ExtenderRuntime {
   /** Directory relative paths resolve against. */
   cwd: string;
   version: string;
-  /** The Dockerfile build engine, for this run's inputs. */
-  createEngine(o: { inputs: ExtenderInputs; log: Logger }): Promise<DockerfileEngine<unknown>>;
+  /**
+   * The Dockerfile build engine, for this run's inputs. `progress` (when given) receives a task per
+   * step and the RUN output; `onStep` every finished step (for the -json report).
+   */
+  createEngine(o: { inputs: ExtenderInputs; log: Logger; progress?: Progress; onStep?: (r: StepReport) => void }): Promise<DockerfileEngine<unknown>>;
   /** kind=build: what runs the builder (a rootfs of the extended image and an executor). */
   createBuilderRuntime(o: { inputs: ExtenderInputs; log: Logger }): Promise<{
     openRootfs(image: Image, workDir: string): Promise<RootfsHandle>;
@@ -36,23 +44,47 @@ export interface ExtenderRuntime {
   signal?: AbortSignal;
 }
 
+/** What a run leaves for the end of main: the progress display and the report, once they exist. */
+interface RunState {
+  progress?: Progress;
+  report: ReportBuilder;
+  jsonPath: string;
+}
+
 export async function main(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime): Promise<number> {
   const noColorEnv = ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(env[ENV.noColor] ?? '');
   const log = lifecycleLogger(io.stdout, { color: !noColorEnv && io.stdout.isTTY === true });
+  const state: RunState = { report: new ReportBuilder('extender'), jsonPath: '' };
+  let code: number;
+  let failure: unknown;
   try {
-    return await run(argv, env, io, runtime, log);
+    code = await run(argv, env, io, runtime, log, state);
   } catch (e) {
-    return reportFailure(e, log);
+    failure = e;
+    state.progress?.close();
+    code = reportFailure(e, state.progress?.log ?? log);
   }
+  state.progress?.close();
+  return finishReport(state.jsonPath, state.report, {
+    exitCode: code,
+    error: failure,
+    ...(failure !== undefined ? { errorMessage: describeFailure(failure).message } : {}),
+    warnings: state.progress?.warnings ?? [],
+    printError: (m) => (state.progress?.log ?? log).error(m),
+  });
 }
 
-async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime, log: LevelLogger): Promise<number> {
+/** The newest Platform API the extender supports: what `-help` shows when CNB_PLATFORM_API is not set. */
+const NEWEST_API = EXTENDER_PLATFORM_APIS[EXTENDER_PLATFORM_APIS.length - 1]!;
+
+async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime, log: LevelLogger, state: RunState): Promise<number> {
   // `lifecycle -version` works without a Platform API; so does `extender -version` as the only argument.
   if (argv.length === 1 && (argv[0] === '-version' || argv[0] === '--version')) {
     log.info(runtime.version);
     return EXIT.OK;
   }
-  const api = platformApi(env);
+  // Help works without a Platform API too (showing the newest API's flags).
+  const api = wantsHelp(argv) && !parseApiVersion(env.CNB_PLATFORM_API ?? '') ? parseApiVersion(NEWEST_API)! : platformApi(env);
 
   const inputs = inputsFromEnv(env, api, parseGoDuration);
   const fs = new FlagSet('extender');
@@ -77,15 +109,17 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
     uid: fs.int('uid', inputs.uid, "UID of user in the stack's build and run images"),
     version: fs.bool('version', false, 'show version'),
   };
+  const out = defineOutputFlags(fs, env, 'lifecycle');
   const parsed = fs.parse(argv);
   if (parsed.kind === 'help') {
-    io.stderr.write(fs.usage());
+    io.stderr.write(helpText(EXTENDER_HELP, fs.usage(), { lifecycle: true }));
     return EXIT.OK;
   }
   if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}`);
+    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'extender -help' for the flags)\n`);
     return EXIT.USAGE;
   }
+  state.jsonPath = out.json.value;
   if (flags.version.value) {
     log.info(runtime.version);
     return EXIT.OK;
@@ -114,39 +148,47 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
   log.setColor(!inputs.noColor && io.stdout.isTTY === true);
   if (!level) throw new CliFailure(EXIT.FAILED, 'parse log level', new Error('invalid level'));
   log.setLevel(level);
+  const opened = openProgress(out, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !inputs.noColor && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  if (typeof opened === 'string') throw new CliFailure(EXIT.USAGE, 'parse -progress', new Error(opened));
+  const progress = opened;
+  state.progress = progress;
+  const plog = progress.log;
 
   for (const a of parsed.args) {
     if (a.startsWith('-')) {
-      log.warn(
+      plog.warn(
         `Warning: unconsumed flag-like positional arg: \n\t${a}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?`,
       );
     }
   }
-  log.debug('Starting extender...');
+  plog.debug('Starting extender...');
   if (parsed.args.length > 0) throw new CliFailure(EXIT.INVALID_ARGS, 'parse arguments', new Error('received unexpected arguments'));
   if (inputs.kind !== 'build' && inputs.kind !== 'run') {
     // The lifecycle exits 3 here with the empty message `failed to ` (a QUIRK); we say why.
     throw new ExtenderError('USAGE', `invalid kind ${JSON.stringify(inputs.kind)}: expected build or run`);
   }
   if (!atLeast012 && env[ENV.kind]) {
-    log.warn(`${ENV.kind} is ignored below Platform API 0.12 (run image extension needs 0.12); extending the build image`);
+    plog.warn(`${ENV.kind} is ignored below Platform API 0.12 (run image extension needs 0.12); extending the build image`);
   }
   const resolved = resolveInputPaths(inputs, runtime.cwd);
 
+  state.report.inputs = reportInputs(resolved);
+  const onStep = (r: StepReport) => state.report.step(r);
   const result = await extend(resolved, {
-    engine: lazyEngine(() => runtime.createEngine({ inputs: resolved, log })),
-    log,
+    engine: lazyEngine(() => runtime.createEngine({ inputs: resolved, log: plog, progress, onStep })),
+    log: plog,
     ...(runtime.uuid ? { uuid: runtime.uuid } : {}),
     ...(runtime.now ? { now: runtime.now } : {}),
     ...(runtime.signal ? { signal: runtime.signal } : {}),
   });
-  return finish(result, resolved, env, io, runtime, log);
+  recordResult(state.report, result);
+  return finish(result, resolved, env, io, runtime, plog, progress);
 }
 
-async function finish(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger): Promise<number> {
+async function finish(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger, progress: Progress): Promise<number> {
   let code: number;
   try {
-    code = await afterExtend(result, inputs, env, io, runtime, log);
+    code = await afterExtend(result, inputs, env, io, runtime, log, progress);
   } catch (e) {
     // The first failure is the one to report; cleanup is best effort then.
     await result.release().catch((err: Error) => log.debug(`cleanup after failure: ${err.message}`));
@@ -156,13 +198,15 @@ async function finish(result: ExtendResult, inputs: ExtenderInputs, env: Env, io
   return code;
 }
 
-async function afterExtend(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger): Promise<number> {
+async function afterExtend(result: ExtendResult, inputs: ExtenderInputs, env: Env, io: CliIO, runtime: ExtenderRuntime, log: Logger, progress: Progress): Promise<number> {
   if (result.kind === 'run') return EXIT.OK;
   if (inputs.skipBuilder) {
     log.info(`Extended build image written to ${result.outputDir}; not running the builder (-skip-builder)`);
     return EXIT.OK;
   }
   const b = await runtime.createBuilderRuntime({ inputs, log });
+  // The builder's own output is the build's log: printed as it is, whatever the progress mode.
+  progress.close();
   return runBuilder(result.image, result.env, inputs, result.workDir, {
     ...b,
     log,
@@ -186,6 +230,35 @@ function lazyEngine(create: () => Promise<DockerfileEngine<unknown>>): Dockerfil
   };
 }
 
+/** The -json report's inputs: where the phase read and wrote. */
+function reportInputs(i: ExtenderInputs): Record<string, unknown> {
+  return {
+    kind: i.kind,
+    platformApi: i.platformApi,
+    analyzed: i.analyzedPath,
+    group: i.groupPath,
+    generated: i.generatedDir,
+    app: i.appDir,
+    layers: i.layersDir,
+    platform: i.platformDir,
+    kanikoDir: i.kanikoDir,
+    extended: i.extendedDir,
+    kanikoCacheTtl: formatGoDuration(i.kanikoCacheTtlNs),
+    skipBuilder: i.skipBuilder,
+  };
+}
+
+function recordResult(report: ReportBuilder, result: ExtendResult): void {
+  report.inputs = { ...report.inputs, dockerfiles: result.applied.map((d) => ({ extensionId: d.extensionId, path: d.path })) };
+  const stepByDigest = new Map(result.reports.filter((r) => r.layer).map((r) => [r.layer!.digest, r]));
+  for (const l of result.image.layers) {
+    const step = stepByDigest.get(l.descriptor.digest);
+    if (!step) continue;
+    report.newLayers.push({ digest: l.descriptor.digest, diffID: l.diffID, size: l.descriptor.size, mediaType: l.descriptor.mediaType, createdBy: `${step.instruction} (extension ${step.extensionId})` });
+  }
+  report.output = { digest: result.image.digest, mediaType: result.image.manifestMediaType, size: result.image.rawManifest.length, layout: result.outputDir };
+}
+
 /** CNB_PLATFORM_API: required, parsable, and one the extender exists for (0.10–0.15); else exit 11. */
 function platformApi(env: Env): ApiVersion {
   const raw = env.CNB_PLATFORM_API ?? '';
@@ -203,19 +276,4 @@ function platformApi(env: Env): ApiVersion {
     );
   }
   return v;
-}
-
-/** The package version, read from the package.json above this file (src/ or dist/src/). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'cnb-extender' && pkg.version) return pkg.version;
-    } catch {
-      // not here; go up
-    }
-    dir = dirname(dir);
-  }
-  return '0.0.0';
 }

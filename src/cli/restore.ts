@@ -10,7 +10,12 @@ import { isRestoreError, restore, RESTORER_PLATFORM_APIS, type ReadAccessChecker
 import { CliFailure, EXIT, joinChain, reportFailure } from './errors.js';
 import { lifecycleLogger, parseLogLevel, type LevelLogger } from './extender-log.js';
 import { FlagSet, parseGoBool } from './flags.js';
+import { helpText, RESTORE_HELP, wantsHelp } from './help.js';
 import type { CliIO, Command, Env } from './io.js';
+import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import type { Progress } from './progress.js';
+import { ReportBuilder } from './report.js';
+import { pullTasks, recordRestore, restoreSummary } from './restore-output.js';
 
 const LAYERS = '<layers>';
 
@@ -68,20 +73,34 @@ function platformApi(env: Env): ApiVersion {
 }
 
 export async function runRestore(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime = {}): Promise<number> {
-  const log = lifecycleLogger(io.stdout, { color: !goBool(env.CNB_NO_COLOR) && io.stdout.isTTY === true });
+  const early = lifecycleLogger(io.stdout, { color: !goBool(env.CNB_NO_COLOR) && io.stdout.isTTY === true });
+  const out: RunOutput = { report: new ReportBuilder('restore'), jsonPath: '' };
+  let code: number;
+  let failure: unknown;
+  const log = () => out.progress?.log ?? early;
   try {
-    return await run(argv, env, io, runtime, log);
+    code = await run(argv, env, io, runtime, early, out);
   } catch (e) {
+    failure = e;
+    out.progress?.close();
     if (isRestoreError(e, 'BUILDPACK_API')) {
-      log.error(joinChain(e.message, e.cause));
-      return EXIT.BUILDPACK_API;
-    }
-    return reportFailure(e, log);
+      log().error(joinChain(e.message, e.cause));
+      code = EXIT.BUILDPACK_API;
+    } else code = reportFailure(e, log());
   }
+  out.progress?.close();
+  return finishReport(out.jsonPath, out.report, { exitCode: code, error: failure, warnings: out.progress?.warnings ?? [], printError: (m) => log().error(m) });
 }
 
-async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime, log: LevelLogger): Promise<number> {
-  const api = platformApi(env);
+/** The progress display and report of a run, once the flags have said what they should be. */
+interface RunOutput {
+  progress?: Progress;
+  report: ReportBuilder;
+  jsonPath: string;
+}
+
+async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime, early: LevelLogger, out: RunOutput): Promise<number> {
+  const api = wantsHelp(argv) && !parseApiVersion(env.CNB_PLATFORM_API ?? '') ? parseApiVersion(RESTORER_PLATFORM_APIS.at(-1)!)! : platformApi(env);
   const str = (k: string, def: string) => (env[k] !== undefined && env[k] !== '' ? env[k] : def);
   const fs = new FlagSet('restorer');
   const f = {
@@ -97,19 +116,24 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime,
     run: apiAtLeast(api, '0.14') ? fs.string('run', str('CNB_RUN_PATH', '/cnb/run.toml'), 'path to run.toml') : undefined,
     uid: fs.int('uid', goAtoi(env.CNB_USER_ID), "UID of user in the stack's build and run images (accepted; privileges are not dropped)"),
   };
+  const outFlags = defineOutputFlags(fs, env, 'lifecycle');
   const parsed = fs.parse(argv);
   if (parsed.kind === 'help') {
-    io.stderr.write(fs.usage());
+    io.stderr.write(helpText(RESTORE_HELP, fs.usage(), { lifecycle: true }));
     return EXIT.OK;
   }
   if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}`);
+    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'cnb-extender restore -help' for the flags)\n`);
     return EXIT.USAGE;
   }
-  log.setColor(!f.noColor.value && io.stdout.isTTY === true);
+  out.jsonPath = outFlags.json.value;
+  early.setColor(!f.noColor.value && io.stdout.isTTY === true);
   const level = parseLogLevel(f.logLevel.value);
   if (!level) throw new CliFailure(EXIT.FAILED, 'parse log level', new Error(`not a valid log level: ${JSON.stringify(f.logLevel.value)}`));
-  log.setLevel(level);
+  const opened = openProgress(outFlags, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !f.noColor.value && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  if (typeof opened === 'string') throw new CliFailure(EXIT.USAGE, 'parse -progress', new Error(opened));
+  out.progress = opened;
+  const log = opened.log;
   for (const a of parsed.args) {
     if (a.startsWith('-')) {
       log.warn(
@@ -130,8 +154,9 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime,
 
   const owned = runtime.registry ? undefined : new Registry({ insecure, keychain: keychainFromInputs({ env, log }), log });
   const registry = runtime.registry ?? owned!;
+  out.report.inputs = { platformApi: `${api.major}.${api.minor}`, analyzed: path(f.analyzed.value), group: path(f.group.value), run: path(f.run?.value ?? '/cnb/run.toml'), buildImage: f.buildImage?.value ?? '', kanikoDir: abs(cwd, f.kanikoDir.value), insecureRegistries: insecure };
   try {
-    await restore({
+    const result = await restore({
       platformApi: api,
       analyzedPath: path(f.analyzed.value),
       groupPath: path(f.group.value),
@@ -142,7 +167,11 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime,
       checkReadAccess: runtime.checkReadAccess,
       log,
       signal: runtime.signal,
+      onProgress: pullTasks(opened),
     });
+    opened.close();
+    recordRestore(out.report, result);
+    for (const l of restoreSummary(result)) log.info(l);
   } finally {
     await owned?.close();
   }

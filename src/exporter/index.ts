@@ -8,4 +8,3 @@ export { dirToTar, type DirTarOptions } from './dir-tar.js';
 export { composeAppImage, createdTime, NORMALIZED_CREATED, type AppLayerInput, type ComposeOptions, type ComposeResult, type ComposedLayer } from './compose.js';
 export { imageBlobSource, prepareLayoutTarget, pushImage, withBaseBlobs, writeLayoutImage, type BaseBlobSource, type LayoutTarget, type WriteLayoutOptions } from './write.js';
 export { exportImage, isLayoutIdentifier, parseSourceDateEpoch, type ExportImageOptions, type ExportImageResult, type ExportOutput } from './export.js';
-export { exportCommand, runExport, refToLayoutPath, EXPORT_EXIT } from './command.js';

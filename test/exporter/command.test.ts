@@ -2,7 +2,7 @@ import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout, validateLayout } from '../../oci/index.js';
-import { refToLayoutPath, runExport } from '../../src/exporter/index.js';
+import { refToLayoutPath, runExport } from '../../src/cli/export.js';
 import { fixture } from '../helpers/fixtures.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { SHARED_FIXTURE_IMAGE } from './helpers.js';

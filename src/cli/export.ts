@@ -1,4 +1,4 @@
-// `cnb-extender export`: the exporter as a command, with the lifecycle exporter's flags, env and
+// `cnb-extender export`: the exporter (src/exporter) as a command, with the lifecycle exporter's flags, env and
 // Platform API gates where they apply (cmd/lifecycle/exporter.go), Go flag syntax, and the
 // lifecycle's exit codes (3 invalid args, 11 Platform API, 62 export). It writes an OCI layout
 // (-layout, under -layout-dir, or -output) — full, or -sparse without run-image base blobs — or
@@ -6,12 +6,16 @@
 import { join } from 'node:path';
 import { Reference, Registry, keychainFromInputs } from '../../oci/index.js';
 import { EXTENDER_PLATFORM_APIS, apiAtLeast, apiSupported, parseApiVersion } from '../cnb/index.js';
-import { lifecycleLogger, parseLogLevel } from '../cli/extender-log.js';
-import { FlagSet, parseGoBool } from '../cli/flags.js';
-import type { CliIO, Command, Env } from '../cli/io.js';
-import type { AppLayerInput } from './compose.js';
-import { ExportError, isExportError } from './errors.js';
-import { exportImage, type ExportOutput } from './export.js';
+import { ExportError, exportImage, isExportError, type AppLayerInput, type ExportImageResult, type ExportOutput } from '../exporter/index.js';
+import { lifecycleLogger, parseLogLevel } from './extender-log.js';
+import { FlagSet, parseGoBool } from './flags.js';
+import { formatBytes, plural } from './format.js';
+import { EXPORT_HELP, helpText, wantsHelp } from './help.js';
+import { hintFor, imagePaths } from './hints.js';
+import type { CliIO, Command, Env } from './io.js';
+import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import type { Progress } from './progress.js';
+import { ReportBuilder } from './report.js';
 
 export const EXPORT_EXIT = { OK: 0, FAILED: 1, USAGE: 2, INVALID_ARGS: 3, PLATFORM_API: 11, EXPORT: 62 } as const;
 
@@ -37,12 +41,17 @@ export const exportCommand: Command = {
   run: runExport,
 };
 
+/** The newest Platform API export knows: what `-help` shows when CNB_PLATFORM_API is not set. */
+const NEWEST_API = EXTENDER_PLATFORM_APIS[EXTENDER_PLATFORM_APIS.length - 1]!;
+
 export async function runExport(argv: string[], env: Env, io: CliIO, opts: { registry?: Registry } = {}): Promise<number> {
-  const log = lifecycleLogger(io.stdout, { color: false });
+  const early = lifecycleLogger(io.stdout, { color: false });
   const apiStr = env.CNB_PLATFORM_API ?? '';
-  const api = parseApiVersion(apiStr);
+  let api = parseApiVersion(apiStr);
+  if (!api && wantsHelp(argv)) api = parseApiVersion(NEWEST_API);
   if (!api || !apiSupported(EXTENDER_PLATFORM_APIS, api)) {
-    log.error(`failed to parse platform API: platform API version '${apiStr}' is incompatible with the lifecycle`);
+    early.error(`failed to parse platform API: platform API version '${apiStr}' is incompatible with the lifecycle`);
+    if (apiStr === '') early.error("please set 'CNB_PLATFORM_API' to the Platform API the platform speaks (0.10 to 0.15)");
     return EXPORT_EXIT.PLATFORM_API;
   }
   const at12 = apiAtLeast(api, '0.12');
@@ -67,30 +76,43 @@ export async function runExport(argv: string[], env: Env, io: CliIO, opts: { reg
     logLevel: fs.string('log-level', env.CNB_LOG_LEVEL || 'info', 'logging level'),
     noColor: fs.bool('no-color', envBool(env.CNB_NO_COLOR, false), 'disable color output'),
   };
+  const out = defineOutputFlags(fs, env, 'lifecycle');
   const parsed = fs.parse(argv);
   if (parsed.kind === 'help') {
-    io.stderr.write(`Usage: cnb-extender export [flags] <image>\n${fs.usage()}`);
+    io.stderr.write(helpText(EXPORT_HELP, fs.usage(), { lifecycle: true }));
     return EXPORT_EXIT.OK;
   }
   if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}`);
+    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'cnb-extender export -help' for the flags)\n`);
     return EXPORT_EXIT.USAGE;
   }
   const level = parseLogLevel(f.logLevel.value);
   if (!level) {
-    log.error(`failed to parse log level: invalid level ${JSON.stringify(f.logLevel.value)}`);
+    early.error(`failed to parse log level: invalid level ${JSON.stringify(f.logLevel.value)}`);
     return EXPORT_EXIT.INVALID_ARGS;
   }
-  log.setLevel(level);
+  const opened = openProgress(out, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !f.noColor.value && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  if (typeof opened === 'string') {
+    io.stderr.write(`${opened}\n`);
+    return EXPORT_EXIT.USAGE;
+  }
+  const progress: Progress = opened;
+  const log = progress.log;
+  const report = new ReportBuilder('export');
+  const finish = async (code: number, error?: unknown, message?: string): Promise<number> => {
+    progress.close();
+    return finishReport(out.json.value, report, { exitCode: code, error, ...(message ? { errorMessage: message } : {}), warnings: progress.warnings, printError: (m) => log.error(m) });
+  };
   const [image, ...moreTags] = parsed.args;
   if (image === undefined) {
-    log.error('failed to parse arguments: at least one image argument is required');
-    return EXPORT_EXIT.INVALID_ARGS;
+    log.error('failed to parse arguments: at least one image argument is required (the app image\'s name, e.g. my-app:latest or registry.example.com/my-app)');
+    return finish(EXPORT_EXIT.INVALID_ARGS, undefined, 'at least one image argument is required');
   }
   if (moreTags.length > 0) log.warn(`Ignoring additional tags ${moreTags.join(', ')}: one image is written`);
 
   const insecure = f.insecure?.value.length ? f.insecure.value : (at13 && env.CNB_INSECURE_REGISTRIES ? env.CNB_INSECURE_REGISTRIES.split(',').filter(Boolean) : []);
   const registry = opts.registry ?? new Registry({ insecure, keychain: keychainFromInputs({ env, log }), log });
+  let task: ReturnType<Progress['task']> | undefined;
   try {
     const layersDir = f.layers.value;
     let output: ExportOutput;
@@ -115,10 +137,19 @@ export async function runExport(argv: string[], env: Env, io: CliIO, opts: { reg
       const target = i < 0 ? '/' : spec.slice(i + 1);
       appLayers.push({ createdBy: `Layer: '${target}'`, dir, target, uid: f.uid.value, gid: f.gid.value });
     }
+    const analyzedPath = f.analyzed.value || join(layersDir, 'analyzed.toml');
+    const extendedDir = f.extended ? f.extended.value || join(layersDir, 'extended') : undefined;
+    report.inputs = {
+      image, platformApi: `${api.major}.${api.minor}`, layers: layersDir, app: f.app.value, analyzed: analyzedPath,
+      ...(extendedDir ? { extended: extendedDir } : {}), ...(f.run ? { run: f.run.value } : {}),
+      output: output.kind === 'layout' ? { layout: output.dir, sparse: output.sparse ?? false } : { reference: output.reference },
+      appLayers: appLayers.map((a) => ({ dir: a.dir, target: a.target })),
+    };
+    task = progress.task(`${image} → ${output.kind === 'layout' ? output.dir : 'registry'}`, { tag: 'export', absorbLogs: true });
     const res = await exportImage({
       platformApi: `${api.major}.${api.minor}`,
-      analyzedPath: f.analyzed.value || join(layersDir, 'analyzed.toml'),
-      ...(f.extended ? { extendedDir: f.extended.value || join(layersDir, 'extended') } : {}),
+      analyzedPath,
+      ...(extendedDir ? { extendedDir } : {}),
       ...(f.run ? { runPath: f.run.value } : {}),
       layersDir,
       appDir: f.app.value,
@@ -128,16 +159,38 @@ export async function runExport(argv: string[], env: Env, io: CliIO, opts: { reg
       env,
       log,
     });
-    log.debug(`exported ${res.output} (${res.descriptor.digest})`);
-    return EXPORT_EXIT.OK;
+    const added = recordExport(report, res, output);
+    task.done(`${res.descriptor.digest.slice(0, 19)}…, ${plural(added.count, 'new layer')} (${formatBytes(added.bytes)})`);
+    progress.close();
+    log.info(`Exported ${image} to ${res.output}: ${res.descriptor.digest} (${plural(res.image.layers.length, 'layer')}: ${res.compose.baseLayerCount} from the run image, ${res.compose.extensionLayers.length} from extensions, ${res.compose.appLayers.length} app)`);
+    return await finish(EXPORT_EXIT.OK);
   } catch (e) {
+    task?.fail();
+    progress.close();
     const msg = joinCauses(e);
-    log.error(`failed to export: ${msg}`);
+    const hint = hintFor(e);
+    log.error(`failed to export: ${imagePaths(msg, e)}${hint ? `\nhint: ${hint}` : ''}`);
     if (e instanceof Error && e.stack) log.debug(e.stack);
-    return isExportError(e, 'INPUT') ? EXPORT_EXIT.INVALID_ARGS : EXPORT_EXIT.EXPORT;
+    return finish(isExportError(e, 'INPUT') ? EXPORT_EXIT.INVALID_ARGS : EXPORT_EXIT.EXPORT, e, `failed to export: ${msg}`);
   } finally {
     if (!opts.registry) await registry.close();
   }
+}
+
+/** The report's layers (extension and app layers, with sizes) and output; returns what was added. */
+function recordExport(report: ReportBuilder, res: ExportImageResult, output: ExportOutput): { count: number; bytes: number } {
+  const size = new Map(res.image.layers.map((l) => [l.descriptor.digest, l.descriptor]));
+  let bytes = 0;
+  for (const l of [...res.compose.extensionLayers, ...res.compose.appLayers]) {
+    const d = size.get(l.digest);
+    bytes += d?.size ?? 0;
+    report.newLayers.push({ digest: l.digest, diffID: l.diffID, size: d?.size ?? 0, ...(d ? { mediaType: d.mediaType } : {}), createdBy: l.createdBy });
+  }
+  const d = res.descriptor;
+  report.output = output.kind === 'layout'
+    ? { digest: d.digest, mediaType: d.mediaType, size: d.size, layout: output.dir, ...(output.tag ? { tag: output.tag } : {}), sparse: output.sparse ?? false }
+    : { digest: d.digest, mediaType: d.mediaType, size: d.size, reference: output.reference };
+  return { count: res.compose.extensionLayers.length + res.compose.appLayers.length, bytes };
 }
 
 function joinCauses(e: unknown): string {
