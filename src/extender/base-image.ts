@@ -14,11 +14,11 @@ import type { ExtendKind } from './dockerfiles.js';
  * (what the restorer records) or a layout identifier `<path>@sha256:…` (what the analyzer records
  * in layout mode; the lifecycle cannot parse those, LC#1102). Anything else is IMAGE_REF.
  */
-export function digestOfReference(ref: string, kind: ExtendKind): { digest: Digest; layoutPath?: string } {
+export function digestOfReference(ref: string, kind: ExtendKind, analyzedPath = 'analyzed.toml'): { digest: Digest; layoutPath?: string } {
   const fail = (why: string, cause?: unknown): never => {
     throw new ExtenderError('IMAGE_REF', `getting ${kind} image to extend: failed to get digest for reference '${ref}': ${why}`, { kind }, cause ? { cause } : undefined);
   };
-  if (ref === '') fail(`analyzed.toml has no ${kind === 'build' ? 'build-image' : 'run-image'}.reference`);
+  if (ref === '') fail(`${analyzedPath} has no ${kind === 'build' ? 'build-image' : 'run-image'}.reference`);
   const at = ref.lastIndexOf('@');
   if (at < 0) fail('not a digest reference (expected <name>@sha256:<64 hex digits>)');
   const d = ref.slice(at + 1);
@@ -44,8 +44,8 @@ export interface BaseImage {
  * so every layer blob must be present: a sparse layout (manifest and config only, what the spec
  * and lifecycles before 0.21.1 write) is SPARSE_BASE, naming the missing blobs and the fix.
  */
-export async function openBaseImage(kanikoDir: string, ref: string, kind: ExtendKind, log?: Logger): Promise<BaseImage> {
-  const { digest, layoutPath } = digestOfReference(ref, kind);
+export async function openBaseImage(kanikoDir: string, ref: string, kind: ExtendKind, log?: Logger, analyzedPath?: string): Promise<BaseImage> {
+  const { digest, layoutPath } = digestOfReference(ref, kind, analyzedPath);
   let dir = join(kanikoDir, 'cache', 'base', digest);
   if (layoutPath !== undefined && !(await exists(dir)) && (await exists(join(layoutPath, 'index.json')))) {
     // A layout identifier whose image the restorer did not copy: read that layout directly.

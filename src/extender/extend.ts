@@ -127,7 +127,7 @@ async function extendImage<P>(inputs: ExtenderInputs, deps: ExtendDeps<P>, plan:
   const { kind, workDir } = plan;
   const { log, engine } = deps;
   const now = deps.now ?? Date.now;
-  const base = await openBaseImage(inputs.kanikoDir, plan.ref, kind, log);
+  const base = await openBaseImage(inputs.kanikoDir, plan.ref, kind, log, inputs.analyzedPath);
   const baseInfo = { layerCount: base.image.layers.length, topDigest: base.image.layers.at(-1)?.descriptor.digest };
   log.debug(`Original image has digest: ${base.image.digest}`);
 
