@@ -35,9 +35,11 @@ export function parseToml(text: string, path: string): TomlTable {
   } catch (e) {
     const err = e as { line?: number; col?: number; message?: string };
     const line = typeof err.line === 'number' ? err.line + 1 : undefined;
-    const first = String(err.message ?? e).split('\n')[0];
+    const first = String(err.message ?? e).split('\n')[0] ?? '';
     const where = line !== undefined ? `:${line}${typeof err.col === 'number' ? `:${err.col + 1}` : ''}` : '';
-    throw new CnbError('PARSE', `parse ${path}${where}: ${first}`, line !== undefined ? { path, line } : { path }, { cause: e });
+    // No cause: the parser's message repeats the first line and adds a multi-line source excerpt,
+    // which the CLI's `: cause` chain printed after it on the same line.
+    throw new CnbError('PARSE', `parse ${path}${where}: ${first.replace(/ at row \d+, col \d+, pos \d+:?$/, '')}`, line !== undefined ? { path, line } : { path });
   }
 }
 
