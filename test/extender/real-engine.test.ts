@@ -67,9 +67,17 @@ async function realRun(s: Scenario, argv: string[], env: Record<string, string> 
   const executor = new UnshareChrootExecutor();
   const code = await main(['-log-level', 'info', '-uid', '1000', '-gid', '1000', ...argv], { ...s.env, ...env }, c.io, {
     ...rt,
-    // the production executor has no binds yet: run the builder with the test executor
+    // the builder runs in a minimal unshare/chroot executor here; productionRun below uses ChrootExecutor
     createBuilderRuntime: async () => ({ openRootfs: extractRootfs, executor }),
   });
+  return { code, stdout: c.out() };
+}
+
+/** The extender exactly as the binary runs it: the builder too runs in the production chroot executor (binds). */
+async function productionRun(s: Scenario, argv: string[]): Promise<{ code: number; stdout: string }> {
+  const c = captureIO();
+  const rt = defaultExtenderRuntime({ cwd: '/', out: (l) => c.io.stdout.write(`${l}\n`) });
+  const code = await main(['-log-level', 'info', '-uid', '1000', '-gid', '1000', ...argv], s.env, c.io, rt);
   return { code, stdout: c.out() };
 }
 
@@ -136,6 +144,22 @@ describe.skipIf(!isRoot)('extender with the real build engine (busybox)', () => 
     const r2 = await realRun(s, []);
     expect(r2.code).toBe(0);
     expect(r2.stdout).not.toMatch(/^installed curl$/m);
+    expect(await readFile(join(s.t.layers, 'builder-record', 'usr-bin'), 'utf8')).toMatch(/^curl$/m);
+    expect(await readdir(s.t.kaniko)).toEqual(['cache']);
+  });
+
+  it('X1 with the production runtime: the builder runs in the chroot executor with <app>, <layers>, <platform> bound in', async () => {
+    const s = await scenario('0.13');
+    await put(join(s.t.generated, 'curl', 'build.Dockerfile'), CURL_BUILD);
+    await put(join(s.t.generated, 'tree', 'build.Dockerfile'), TREE_BUILD);
+    const r = await productionRun(s, []);
+    expect(r.stdout).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('builder ran');
+    const env = await readFile(join(s.t.layers, 'builder-record', 'env'), 'utf8');
+    expect(env).toMatch(/^CNB_STACK_ID=stack-id-from-ext-tree$/m);
+    expect(env).toMatch(/^HOME=\/home\/cnb$/m);
+    expect((await readFile(join(s.t.layers, 'builder-record', 'uid'), 'utf8')).trim()).toBe('1000');
     expect(await readFile(join(s.t.layers, 'builder-record', 'usr-bin'), 'utf8')).toMatch(/^curl$/m);
     expect(await readdir(s.t.kaniko)).toEqual(['cache']);
   });
