@@ -144,8 +144,10 @@ describe.skipIf(!ready).each(BASES)('differential: our engine vs buildah on %s',
     rmSync(work, { recursive: true, force: true });
   });
 
-  // Cases run concurrently: buildah spends most of its time waiting (chroot setup per RUN, commit).
-  it.concurrent.for(CASES)('%s', async (name, { expect }) => {
+  // Cases run concurrently (vitest's maxConcurrency): buildah waits between its steps, so this
+  // overlaps our builds with its; separate buildah stores per case were measured slower.
+  // The timeout is generous: concurrent cases share two cores, so one case's wall time includes the others'.
+  it.concurrent.for(CASES)('%s', { timeout: 600_000 }, async (name, { expect }) => {
     const caseDir = join(CASES_DIR, name);
     const ctx = join(work, `ctx-${name}`);
     if (existsSync(join(caseDir, 'context'))) cpSync(join(caseDir, 'context'), ctx, { recursive: true, verbatimSymlinks: true });

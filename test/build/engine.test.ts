@@ -136,16 +136,22 @@ describe.skipIf(!isRoot)('build engine (real chroot runs on busybox)', () => {
     expect(readdirSync(join(dir, 'cache', 'work'))).toEqual([]);
   });
 
-  it('`cnb-extender apply` succeeds and writes a valid layout', async () => {
+  it('`cnb-extender apply` writes a valid layout; with SOURCE_DATE_EPOCH a second apply gives the same image', async () => {
     const dir = await tmpDir('cnbx-engine-cli-');
-    writeFileSync(join(dir, 'Dockerfile'), `${HEAD}RUN echo ok > /ok\n`);
-    const out = join(dir, 'out');
-    const r = await runCli(['apply', '-base', `${fixture('busybox')}:latest`, '-dockerfile', join(dir, 'Dockerfile'), '-output', `${out}:v1`,
-      '-cache-dir', join(dir, 'cache')]);
-    expect(r.stderr).not.toMatch(/ERROR/);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^${out}:v1 sha256:[0-9a-f]{64}\\n  2 steps, 1 new layer`));
-    await validateLayout(out);
+    writeFileSync(join(dir, 'Dockerfile'), `${HEAD}RUN echo ok > /ok && mkdir /made\n`);
+    const digests: string[] = [];
+    for (const n of [1, 2]) {
+      const out = join(dir, `out${n}`);
+      const r = await runCli(['apply', '-base', `${fixture('busybox')}:latest`, '-dockerfile', join(dir, 'Dockerfile'), '-output', `${out}:v1`,
+        '-cache-dir', join(dir, 'cache')], { SOURCE_DATE_EPOCH: '1700000000' });
+      expect(r.stderr).not.toMatch(/ERROR/);
+      expect(r.code).toBe(0);
+      const m = new RegExp(`^${out}:v1 (sha256:[0-9a-f]{64})\\n  2 steps, 1 new layer`).exec(r.stdout);
+      expect(m, r.stdout).not.toBeNull();
+      digests.push(m![1]!);
+      await validateLayout(out);
+    }
+    expect(digests[1]).toBe(digests[0]);
   });
 
   it('steps that change nothing add no layer; metadata steps add only empty_layer history', async () => {

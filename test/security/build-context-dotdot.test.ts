@@ -19,7 +19,7 @@ describe.runIf(isRoot)('hostile build context: `..` in COPY/ADD sources', () => 
     ['JSON form', (rel, m) => `COPY ["${rel}", "/${m}"]`],
     ['an absolute source (read from the context, never the host)', (_rel, m) => `COPY /etc/passwd /${m}`],
   ];
-  it.each(cases)('%s → CONTEXT_ESCAPE or not found, nothing read or written', async (_name, line) => {
+  it.each(cases)('%s → CONTEXT_ESCAPE or not found, nothing read or written', async (name, line) => {
     const watch = await watchOutside();
     const scratch = await watch.scratch();
     const ctx = join(scratch, 'ctx');
@@ -27,7 +27,7 @@ describe.runIf(isRoot)('hostile build context: `..` in COPY/ADD sources', () => 
     expect(rel.startsWith('../')).toBe(true);
     const r = await attemptBuild(scratch, `${HEAD}${line(rel, watch.marker)}\n`, { 'sub/inner': 'x' });
     expect(r.ok).toBe(false);
-    if (_name.startsWith('an absolute source')) {
+    if (name.startsWith('an absolute source')) {
       // `/etc/passwd` means `<context>/etc/passwd`, which does not exist.
       expect(r.error?.code).toBe('SOURCE_NOT_FOUND');
     } else {
