@@ -6,3 +6,4 @@ export * from './dockerfile/index.js';
 export * from './cnb/index.js';
 export * from './extender/index.js';
 export * from './restorer/index.js';
+export * from './build/index.js';

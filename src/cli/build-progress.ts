@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BlobStore, Image, Layer, PullProgress } from '../../oci/index.js';
 import type { LayerCache, SnapshotterName } from '../../snapshot/index.js';
@@ -126,15 +127,15 @@ export class BuildProgress {
   }
 }
 
-/** The same layer, counting the uncompressed bytes read through it. */
-function countingLayer(l: Layer, onBytes: (n: number) => void): Layer {
+/** The same layer, counting the stored (compressed) bytes read through open(). */
+function countingLayer(l: Layer, onBytes: (n: number) => void, onOpen: () => void): Layer {
   return {
     descriptor: l.descriptor,
     diffID: l.diffID,
     compression: l.compression,
-    open: () => l.open(),
-    openUncompressed: async () => {
-      const src = await l.openUncompressed();
+    open: async () => {
+      onOpen();
+      const src = await l.open();
       async function* count(): AsyncGenerator<Buffer> {
         for await (const c of src as AsyncIterable<Buffer>) {
           onBytes(c.length);
@@ -143,13 +144,18 @@ function countingLayer(l: Layer, onBytes: (n: number) => void): Layer {
       }
       return Readable.from(count(), { objectMode: false });
     },
+    openUncompressed: () => {
+      onOpen();
+      return l.openUncompressed();
+    },
   };
 }
 
 /**
- * Extracts the image's layers into the layer cache ahead of the build, as a task with the bytes
- * extracted: what the snapshotter then opens is already there. overlay needs each layer's dir,
- * scan the merged root filesystem. Nothing is extracted twice; a warm cache costs a few stats.
+ * Extracts the image's layers into the layer cache ahead of the build, as a task with the
+ * compressed bytes read so far: what the snapshotter then opens is already there. overlay needs
+ * each layer's dir, scan the merged root filesystem. Nothing is extracted twice; a warm cache costs
+ * a few stats (and the task says `cached`).
  */
 export async function extractBase(
   cache: LayerCache,
@@ -159,9 +165,13 @@ export async function extractBase(
   opts: { signal?: AbortSignal; tag?: string; quietWhenCached?: boolean } = {},
 ): Promise<void> {
   const compressed = image.layers.reduce((n, l) => n + l.descriptor.size, 0);
-  const task = progress.task(`${plural(image.layers.length, 'base layer')} (${formatBytes(compressed)})`, { tag: opts.tag ?? 'extract' });
+  const task = progress.task(`${plural(image.layers.length, 'base layer')} (${formatBytes(compressed)})`, { tag: opts.tag ?? 'extract', total: compressed });
   let bytes = 0;
-  const counted: Image = { ...image, layers: image.layers.map((l) => countingLayer(l, (n) => task.set((bytes += n)))) };
+  let opened = 0;
+  const counted: Image = {
+    ...image,
+    layers: image.layers.map((l) => countingLayer(l, (n) => task.set((bytes += n)), () => void opened++)),
+  };
   const signal = opts.signal ? { signal: opts.signal } : {};
   try {
     if (snapshotter === 'overlay') await cache.layerDirs(counted, signal);
@@ -170,8 +180,8 @@ export async function extractBase(
     task.fail();
     throw e;
   }
-  if (bytes === 0) task.done(opts.quietWhenCached ? null : 'cached');
-  else task.done(`${formatBytes(bytes)} extracted`);
+  if (opened === 0) task.done(opts.quietWhenCached ? null : 'cached');
+  else task.done(`${plural(opened, 'layer')} extracted (${formatBytes(bytes)})`);
 }
 
 /** A registry pull's progress on a task: bytes of the layers, layer count as status. */
@@ -182,14 +192,44 @@ export function pullProgress(task: Task): (p: PullProgress) => void {
   };
 }
 
-/** A task for writing an image to a layout: which blobs, how many bytes. */
+/** Bytes of the blob files under `<dir>/blobs/sha256` and of a `<dir>.tmp-*` being built beside it. */
+async function layoutBytes(dir: string): Promise<number> {
+  const abs = resolve(dir);
+  const parent = dirname(abs);
+  const name = basename(abs);
+  const dirs = [abs];
+  for (const e of await readdir(parent).catch(() => [] as string[])) if (e.startsWith(`${name}.tmp-`)) dirs.push(join(parent, e));
+  let n = 0;
+  for (const d of dirs) {
+    const blobs = join(d, 'blobs', 'sha256');
+    for (const f of await readdir(blobs).catch(() => [] as string[])) n += (await stat(join(blobs, f)).catch(() => null))?.size ?? 0;
+  }
+  return n;
+}
+
+/** A task for writing an image to a layout: the bytes that arrive there, which blobs, how many bytes. */
 export function writeTask(progress: Progress, dir: string, image: Image, layers: 'all' | ((l: Layer, i: number) => boolean)): Task {
   const written = image.layers.filter((l, i) => layers === 'all' || layers(l, i));
   const bytes = written.reduce((n, l) => n + l.descriptor.size, 0);
-  const task = progress.task(dir, { tag: 'write' });
-  const done = task.done;
+  const task = progress.task(dir, { tag: 'write', total: bytes });
+  let stop: (() => void) | undefined;
+  let finished = false;
+  void layoutBytes(dir).then((before) => {
+    if (!finished) stop = poll(task, async () => Math.max(0, (await layoutBytes(dir)) - before), 250);
+  });
+  const end = () => {
+    finished = true;
+    stop?.();
+  };
   return {
     ...task,
-    done: (summary) => done(summary ?? `${plural(written.length, 'layer blob')} (${formatBytes(bytes)}), config, manifest`),
+    done: (summary) => {
+      end();
+      task.done(summary ?? `${plural(written.length, 'layer blob')} (${formatBytes(bytes)}), config, manifest`);
+    },
+    fail: (summary) => {
+      end();
+      task.fail(summary);
+    },
   };
 }
