@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { setMaxListeners } from 'node:events';
 import { syncDir } from '../blob-store.js';
 import type { Digest } from '../digest.js';
 import { OciError } from '../errors.js';
@@ -76,6 +77,8 @@ export async function pullToLayout(registry: Registry, ref: Reference, dir: stri
     const stop = new AbortController();
     let firstError: unknown;
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+    // Every layer in flight listens on it (the request and the pipeline): not a leak.
+    setMaxListeners(0, signal);
     const results = await Promise.allSettled(wanted.map((l) => registry.limited(async () => {
       const d = l.descriptor;
       const have = await layout.blobs.stat(d.digest);
