@@ -1,11 +1,11 @@
 // materialize / extractLayer over in-memory images: diffID verification, corrupt blobs, the
 // lifecycle's own extension layers (GNU tar, absolute names).
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { Digest, Layer } from '../../oci/index.js';
+import { DirBlobStore, storedLayer, type Digest, type Layer } from '../../oci/index.js';
 import { extractLayer, materialize } from '../../snapshot/materialize.js';
 import { isRoot } from '../helpers/fixtures.js';
 import { memoryImage, memoryLayer, tarFrom } from '../helpers/tar.js';
@@ -34,25 +34,41 @@ describe.runIf(isRoot)('materialize', () => {
     await expect(materialize(memoryImage([]), dest)).rejects.toMatchObject({ code: 'IO', path: dest });
   });
 
-  it('corrupt gzip → BAD_LAYER naming the layer digest, and the destination is emptied', async () => {
+  it.each(['auto', 'node'] as const)('corrupt gzip → BAD_LAYER naming the layer digest, and the destination is emptied (gunzip %s)', async (gunzip) => {
     const dest = await tmpDir();
     const good = memoryLayer(tarFrom([{ name: 'ok', content: 'fine' }]));
     const tar = tarFrom([{ name: 'f', content: randomBytes(100_000) }]);
     const gz = gzipSync(tar);
     gz.fill(0x55, 20_000, 20_400);
     const bad = memoryLayer(tar, { blob: gz });
-    const err = await materialize(memoryImage([good, bad]), dest).catch((e: unknown) => e);
+    const err = await materialize(memoryImage([good, bad]), dest, { gunzip }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'BAD_LAYER', layer: bad.descriptor.digest });
     expect((err as Error).message).toContain(bad.descriptor.digest);
     expect(readdirSync(dest)).toEqual([]);
   });
 
-  it('a gzip stream cut short → BAD_LAYER', async () => {
+  it.each(['auto', 'node'] as const)('a gzip stream cut short → BAD_LAYER (gunzip %s)', async (gunzip) => {
     const dest = await tmpDir();
-    const tar = tarFrom([{ name: 'f', content: Buffer.alloc(100_000, 1) }]);
+    const tar = tarFrom([{ name: 'f', content: randomBytes(100_000) }]);
     const gz = gzipSync(tar);
-    const l = memoryLayer(tar, { blob: gz.subarray(0, gz.length - 100) });
-    await expect(materialize(memoryImage([l]), dest)).rejects.toMatchObject({ code: 'BAD_LAYER', layer: l.descriptor.digest });
+    for (const cut of [gz.length - 100, gz.length - 4, 5000]) {
+      const l = memoryLayer(tar, { blob: gz.subarray(0, cut) });
+      await expect(materialize(memoryImage([l]), dest, { gunzip }), `cut at ${cut}`).rejects.toMatchObject({ code: 'BAD_LAYER', layer: l.descriptor.digest });
+    }
+  });
+
+  it.each(['auto', 'node'] as const)('a blob that does not match its digest → BAD_LAYER, even when it decompresses fine (gunzip %s)', async (gunzip) => {
+    const tmp = await tmpDir();
+    const tar = tarFrom([{ name: 'f', content: 'x' }]);
+    const real = memoryLayer(tar);
+    const store = new DirBlobStore(join(tmp, 'store'));
+    mkdirSync(join(tmp, 'store', 'blobs', 'sha256'), { recursive: true });
+    // The right digest's file holds another (valid) gzip of the same tar.
+    writeFileSync(store.path(real.descriptor.digest), gzipSync(tar, { level: 9 }));
+    const l = storedLayer(store, { ...real.descriptor, size: gzipSync(tar, { level: 9 }).length }, real.diffID);
+    const err = await materialize(memoryImage([l]), join(tmp, 'root'), { gunzip }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'BAD_LAYER', layer: real.descriptor.digest });
+    expect((err as Error).cause).toMatchObject({ code: 'DIGEST_MISMATCH' });
   });
 
   it('judges the compression by the bytes, not the media type', async () => {
