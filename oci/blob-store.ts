@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { syncDir, writeNewFile } from './atomic-file.js';
 import { DigestingStream, digestHex, sha256, VerifyingStream, type Digest } from './digest.js';
 import { OciError } from './errors.js';
 
@@ -191,13 +192,7 @@ export class DirBlobStore implements BlobStore {
     await this.ensureDir();
     const tmp = this.tempPath();
     try {
-      const fh = await open(tmp, 'wx');
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeNewFile(tmp, data);
       await this.putFile(tmp, digest);
     } catch (e) {
       await rm(tmp, { force: true });
@@ -216,36 +211,6 @@ export class DirBlobStore implements BlobStore {
     if (this.dirReady) return;
     await mkdir(this.dir, { recursive: true });
     this.dirReady = true;
-  }
-}
-
-/** Makes a rename durable: fsync of the directory that holds the new name. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes a small file atomically: temp name beside it, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(target: string, data: Buffer | string): Promise<void> {
-  const dir = dirname(target);
-  const tmp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-  try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
-    await syncDir(dir);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw ioError('write', target, e);
   }
 }
 

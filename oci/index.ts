@@ -14,3 +14,4 @@ export { appendHistory, appendLayers, emptyImage, fromParts, withConfigFile, wit
 export { formatPlatform, hostPlatform, platformMatches } from './platform.js';
 export { OciLayout, parseLayoutRef, type ImageSelector, type OpenLayoutOptions, type WriteImageOptions } from './layout.js';
 export { validateJson, validateLayout, type SchemaKind } from './validate.js';
+export { syncDir, writeFileAtomic } from './atomic-file.js';

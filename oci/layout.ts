@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DirBlobStore, isNotFound, syncDir, writeFileAtomic, DEFAULT_MAX_JSON_BYTES } from './blob-store.js';
+import { syncDir, writeFileAtomic, writeNewFile } from './atomic-file.js';
+import { DirBlobStore, isNotFound, DEFAULT_MAX_JSON_BYTES } from './blob-store.js';
 import { isDigest, type Digest } from './digest.js';
 import { isOciError, OciError } from './errors.js';
 import type { Image, Layer } from './image.js';
@@ -281,13 +282,7 @@ export function parseLayoutRef(s: string): { dir: string; digest?: Digest; tag?:
 async function createIfAbsent(target: string, data: Buffer): Promise<void> {
   const tmp = `${target}.tmp-${randomBytes(8).toString('hex')}`;
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeNewFile(tmp, data);
     await link(tmp, target).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST') throw e;
     });

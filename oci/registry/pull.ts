@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setMaxListeners } from 'node:events';
-import { syncDir } from '../blob-store.js';
+import { syncDir } from '../atomic-file.js';
 import type { Digest } from '../digest.js';
 import { OciError } from '../errors.js';
 import { OciLayout } from '../layout.js';

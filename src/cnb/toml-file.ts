@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import TOML from '@iarna/toml';
+import { isOciError, writeFileAtomic } from '../../oci/index.js';
 import { CnbError } from './errors.js';
 
 /** A parsed TOML table. Values are what @iarna/toml returns (string, number, boolean, Date, arrays, tables). */
@@ -49,23 +48,16 @@ export function stringifyToml(table: TomlTable): string {
 }
 
 /**
- * Writes a TOML file atomically: a temp file beside the target, fsync, rename. Readers (and a
- * crash) see either the old file or the new one.
+ * Writes a TOML file atomically: a temp file beside the target, fsync, rename, fsync of the
+ * directory. Readers (and a crash) see either the old file or the new one.
  */
 export async function writeTomlFileAtomic(path: string, table: TomlTable): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(stringifyToml(table));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, stringifyToml(table), { mode: 0o644 });
   } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw new CnbError('WRITE', `write ${path}: ${(e as Error).message}`, { path }, { cause: e });
+    // This message names the file already: carry the system error, not oci's wrapper of it.
+    const cause = isOciError(e) && e.cause !== undefined ? e.cause : e;
+    throw new CnbError('WRITE', `write ${path}: ${(cause as Error).message}`, { path }, { cause });
   }
 }
 

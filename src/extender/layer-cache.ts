@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DirBlobStore, isDigest, isOciError, storedLayer, type BlobStore, type Digest, type Layer } from '../../oci/index.js';
+import { DirBlobStore, isDigest, isOciError, storedLayer, writeFileAtomic, type BlobStore, type Digest, type Layer } from '../../oci/index.js';
 import type { Logger } from '../log.js';
 
 // The step cache under `<kaniko-dir>/cache/layers` (contract.md §4.3):
@@ -105,7 +104,7 @@ export class DirStepCache implements StepCache {
       entry = { version: 1, created, diffID: result.diffID, layer: { mediaType: d.mediaType, digest: d.digest, size: d.size } };
     }
     await mkdir(this.entriesDir, { recursive: true });
-    await writeAtomic(path, JSON.stringify(entry));
+    await writeFileAtomic(path, JSON.stringify(entry), { mode: 0o644 });
   }
 
   /**
@@ -166,21 +165,4 @@ function parseEntry(text: string): EntryV1 {
 async function olderThan(p: string, now: number, ms: number): Promise<boolean> {
   const st = await stat(p).catch(() => null);
   return st !== null && st.mtimeMs + ms < now;
-}
-
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = join(path, '..', `.${randomBytes(8).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw e;
-  }
 }

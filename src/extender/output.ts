@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OciLayout, type Image } from '../../oci/index.js';
+import { OciLayout, syncDir, type Image } from '../../oci/index.js';
 import type { Logger } from '../log.js';
 import type { ExtendKind } from './dockerfiles.js';
 
@@ -95,13 +95,4 @@ async function recover(extendedDir: string, kind: ExtendKind): Promise<void> {
     olds.splice(olds.indexOf(withTimes[0]!.n), 1);
   }
   for (const n of [...olds, ...news]) await rm(join(extendedDir, n), { recursive: true, force: true });
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
