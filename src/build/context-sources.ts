@@ -4,6 +4,7 @@ import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { IgnoreMatcher } from './dockerignore.js';
 import { BuildError, type BuildErrorDetails } from './errors.js';
+import { cleanSlashPath, globRegExp, hasWildcard } from './glob.js';
 import { climbsOutOfRoot } from './scoped-path.js';
 
 /** One source of a COPY/ADD, resolved inside the build context. */
@@ -23,39 +24,6 @@ export interface ContextSource {
   keep?: string;
 }
 
-const WILDCARD = /[*?[]/;
-
-function cleanRel(p: string): string {
-  const parts: string[] = [];
-  for (const c of p.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') parts.pop();
-    else parts.push(c);
-  }
-  return parts.join('/');
-}
-
-/** filepath.Match-style matcher for one path segment pattern. */
-function segmentRegExp(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const ch = seg[i]!;
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else if (ch === '[') {
-      const end = seg.indexOf(']', i + 1);
-      if (end < 0) re += '\\[';
-      else {
-        let cls = seg.slice(i + 1, end);
-        if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
-        re += `[${cls}]`;
-        i = end;
-      }
-    } else if (ch === '\\' && i + 1 < seg.length) re += `\\${seg[++i]}`;
-    else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
-}
 
 /**
  * Makes sure a host path found in the context really lies inside it once symlinks are followed
@@ -85,7 +53,7 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
     if (climbsOutOfRoot(pattern)) {
       throw new BuildError('CONTEXT_ESCAPE', `forbidden path outside the build context: ${pattern}`, { ...where, path: pattern });
     }
-    const rel = cleanRel(pattern);
+    const rel = cleanSlashPath(pattern);
     // BuildKit's --parents pivot: in `a/./b/c`, only `b/c` is kept under the destination.
     const pivot = opts.parents ? pivotOf(pattern) : '';
     const keepOf = (r: string): string | undefined => {
@@ -93,7 +61,7 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
       if (pivot === '') return r;
       return r === pivot ? '' : r.slice(pivot.length + 1);
     };
-    if (!WILDCARD.test(rel)) {
+    if (!hasWildcard(rel)) {
       const hostPath = join(contextDir, rel);
       let st: Stats;
       try {
@@ -135,14 +103,14 @@ export function resolveSources(contextDir: string, patterns: readonly string[], 
 /** The cleaned context path before the last `/./` of a pattern ('' when there is none). */
 function pivotOf(pattern: string): string {
   const i = pattern.lastIndexOf('/./');
-  return i < 0 ? '' : cleanRel(pattern.slice(0, i));
+  return i < 0 ? '' : cleanSlashPath(pattern.slice(0, i));
 }
 
 function globContext(contextDir: string, segments: string[], ignore: IgnoreMatcher): string[] {
   let current: string[] = [''];
   for (const seg of segments) {
     const next: string[] = [];
-    const re = WILDCARD.test(seg) ? segmentRegExp(seg) : null;
+    const re = hasWildcard(seg) ? globRegExp(seg) : null;
     for (const dir of current) {
       const hostDir = join(contextDir, dir);
       let names: string[];

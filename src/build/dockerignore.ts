@@ -1,3 +1,5 @@
+import { cleanSlashPath, globRegExp } from './glob.js';
+
 /**
  * `.dockerignore` semantics (as moby's patternmatcher): one pattern per line, `#` comments, `!`
  * re-includes, the last matching pattern wins, `*` and `?` do not cross `/`, `**` matches any number
@@ -8,50 +10,6 @@ interface Pattern {
   re: RegExp;
   /** Number of path components of the pattern, to test parent directories. */
   depth: number;
-}
-
-function cleanPattern(p: string): string {
-  const parts: string[] = [];
-  for (const c of p.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') parts.pop();
-    else parts.push(c);
-  }
-  return parts.join('/');
-}
-
-function toRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        // `**/` also matches zero directories.
-        if (pattern[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (ch === '?') {
-      re += '[^/]';
-    } else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 1);
-      if (end < 0) {
-        re += '\\[';
-      } else {
-        let cls = pattern.slice(i + 1, end);
-        if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else if (ch === '\\' && i + 1 < pattern.length) {
-      re += `\\${pattern[++i]}`;
-    } else {
-      re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /** Parses the text of a .dockerignore file. */
@@ -65,9 +23,9 @@ export function parseDockerignore(text: string): Pattern[] {
       negate = true;
       line = line.slice(1).trim();
     }
-    const cleaned = cleanPattern(line);
+    const cleaned = cleanSlashPath(line);
     if (cleaned === '') continue;
-    out.push({ negate, re: toRegExp(cleaned), depth: cleaned.split('/').length });
+    out.push({ negate, re: globRegExp(cleaned, { doubleStar: true }), depth: cleaned.split('/').length });
   }
   return out;
 }
