@@ -55,8 +55,14 @@ export class RateMeter {
     while (this.samples.length > 2 && at - this.samples[1]![0] > this.windowMs) this.samples.shift();
   }
 
-  /** Units per second, or undefined until there are two samples some time apart. */
-  rate(): number | undefined {
+  /**
+   * Units per second, or undefined until there are two samples some time apart. `at` (now) counts
+   * as a sample of the last value when nothing arrived for a while, so a stalled transfer slows down
+   * to 0 instead of showing its last rate forever.
+   */
+  rate(at?: number): number | undefined {
+    const lastSample = this.samples.at(-1);
+    if (at !== undefined && lastSample && at - lastSample[0] > 500) this.add(at, lastSample[1]);
     const first = this.samples[0];
     const last = this.samples.at(-1);
     if (!first || !last || last[0] - first[0] < 200) return undefined;

@@ -61,7 +61,7 @@ export class TtyRenderer implements Renderer {
     const at = this.o.now();
     const spin = SPINNER[this.frame % SPINNER.length]!;
     for (const t of this.running) {
-      const rate = t.unit === 'bytes' ? this.meters.get(t)?.rate() : undefined;
+      const rate = t.unit === 'bytes' && (t.current > 0 || t.total === undefined) ? this.meters.get(t)?.rate(at) : undefined;
       const right = [amountText(t), rate !== undefined && rate > 0 ? formatRate(rate) : '', formatSeconds(at - t.startedAt)].filter((s) => s !== '').join('  ');
       const left = `${spin} [${t.tag}] ${t.title}${t.status ? ` · ${t.status}` : ''}`;
       const { text } = this.justify(left, right);
