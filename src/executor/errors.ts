@@ -11,6 +11,7 @@ export type ExecutorErrorCode =
   | 'EXEC' // the command could not be executed (not found, not executable)
   | 'HELPER' // the helper is missing or died without a status
   | 'ABORTED' // the AbortSignal fired; the command was stopped
+  | 'SYMLINK_LOOP' // more than 40 symlinks resolving a path inside the rootfs
   | 'IO';
 
 export interface ExecutorErrorDetails {

@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './user.js';
 export * from './chroot.js';
 export { cleanupStalePlaceholders, type CleanupOptions } from './journal.js';
+export { resolveInRoot } from './root-file.js';
