@@ -1,10 +1,11 @@
 // Mounting and unmounting overlayfs with mount(8)/umount(8), finding stale mounts, and the
 // one-time probe of whether overlay mounts work here at all.
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SnapshotError } from './errors.js';
+import { ownerState, stampedName, stampOf } from './owner.js';
 
 const run = promisify(execFile);
 
@@ -42,6 +43,22 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
     await run('mount', ['-t', 'overlay', 'overlay', '-o', data, m.target], { cwd: m.cwd });
   } catch (e) {
     throw new SnapshotError('MOUNT', `mount overlay at ${join(m.cwd, m.target)}: ${stderrOf(e)}`, { path: join(m.cwd, m.target) }, { cause: e });
+  }
+}
+
+/**
+ * Replaces the overlay mounted at `m.target` by a new one in a single child process (umount, then
+ * mount): spawning is most of the cost of a remount from Node.
+ */
+export async function remountOverlay(m: OverlayMount): Promise<void> {
+  const data = overlayData(m);
+  if (data.length > MAX_MOUNT_DATA) {
+    throw new SnapshotError('MOUNT', `overlay mount options are ${data.length} bytes (${m.lowers.length} lowerdirs), over the ${MAX_MOUNT_DATA}-byte limit`, { path: m.target });
+  }
+  try {
+    await run('sh', ['-c', 'umount -- "$1" && exec mount -t overlay overlay -o "$2" -- "$1"', 'sh', m.target, data], { cwd: m.cwd });
+  } catch (e) {
+    throw new SnapshotError('MOUNT', `remount overlay at ${join(m.cwd, m.target)}: ${stderrOf(e)}`, { path: join(m.cwd, m.target) }, { cause: e });
   }
 }
 
@@ -98,7 +115,8 @@ export async function removeWorkDir(dir: string): Promise<void> {
  */
 export async function probeOverlay(parent: string): Promise<{ ok: true } | { ok: false; reason: string }> {
   await mkdir(parent, { recursive: true });
-  const dir = await mkdtemp(join(parent, '.overlay-probe-'));
+  await removeDeadProbes(parent);
+  const dir = await mkdtemp(join(parent, stampedName('.overlay-probe', '')));
   try {
     for (const d of ['l0', 'l1', 'u', 'w', 'm']) await mkdir(join(dir, d));
     await writeFile(join(dir, 'l0', 'f'), 'x');
@@ -119,5 +137,21 @@ export async function probeOverlay(parent: string): Promise<{ ok: true } | { ok:
     return { ok: false, reason: (e as Error).message };
   } finally {
     await removeWorkDir(dir).catch(() => {});
+  }
+}
+
+/** Probe dirs of killed runs (their process is gone, or they are older than any probe takes). */
+async function removeDeadProbes(parent: string): Promise<void> {
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (!name.startsWith('.overlay-probe-')) continue;
+    const stamp = stampOf(name);
+    const owner = stamp === null ? 'unknown' : ownerState(stamp);
+    if (owner === 'alive') continue;
+    if (owner === 'unknown') {
+      const st = await stat(join(parent, name)).catch(() => null);
+      if (st === null || Date.now() - st.mtimeMs < 10 * 60_000) continue;
+    }
+    await unmountStale(join(parent, name)).catch(() => []);
+    await removeWorkDir(join(parent, name)).catch(() => {});
   }
 }

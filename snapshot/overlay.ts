@@ -15,7 +15,7 @@ import { anyIgnored, engineIgnored } from './ignore.js';
 import { layerTar, planLayer } from './layer-writer.js';
 import { overlayChanges } from './overlay-diff.js';
 import { LowerView } from './overlay-lower.js';
-import { mountOverlay, removeWorkDir, unmount, unmountStale } from './overlay-mount.js';
+import { mountOverlay, mountsUnder, remountOverlay, removeWorkDir, unmount, unmountStale } from './overlay-mount.js';
 import { SnapshotError } from './errors.js';
 import type { CommitOptions, CommitResult, LayerDirs, Snapshotter, Workspace } from './snapshotter.js';
 import type { Logger } from './snapshotter-log.js';
@@ -90,15 +90,62 @@ class OverlayWorkspace implements Workspace {
     return names;
   }
 
-  private async mountFresh(): Promise<void> {
+  /** A new upperdir and workdir, with the root attributes of the current lower view. */
+  private async freshUpper(): Promise<{ k: number; upper: string; work: string }> {
     const k = this.mountCount++;
-    this.upper = join(this.dir, 'u', String(k));
-    this.work = join(this.dir, 'w', String(k));
-    await mkdir(this.upper);
-    await mkdir(this.work);
-    await this.rootLikeLower(this.upper);
+    const upper = join(this.dir, 'u', String(k));
+    const work = join(this.dir, 'w', String(k));
+    await mkdir(upper);
+    await mkdir(work);
+    await this.rootLikeLower(upper);
+    return { k, upper, work };
+  }
+
+  private async mountFresh(): Promise<void> {
+    const { k, upper, work } = await this.freshUpper();
+    this.upper = upper;
+    this.work = work;
     await mountOverlay({ cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${k}`, work: `w/${k}`, target: 'merged' });
     this.mounted = true;
+  }
+
+  /**
+   * Retires the mounted upperdir (it becomes the top lowerdir unless it holds nothing at all),
+   * stacks `cached` (a cached layer dir) above it when given, and mounts a fresh upper over the
+   * new stack, in one umount+mount. On failure the stack and the mount are as before.
+   */
+  private async nextUpper(cached?: string): Promise<void> {
+    const old = { upper: this.upper, work: this.work };
+    const keep = (await readdir(old.upper)).length > 0 || !(await this.sameRootAsLower(old.upper));
+    const depth = this.stack.length;
+    if (keep) this.stack.push(old.upper);
+    if (cached !== undefined) this.stack.push(cached);
+    const fresh = await this.freshUpper();
+    const m = { cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${fresh.k}`, work: `w/${fresh.k}`, target: 'merged' };
+    try {
+      if (this.mounted) await remountOverlay(m);
+      else await mountOverlay(m);
+    } catch (e) {
+      this.stack.length = depth;
+      await rm(fresh.upper, { recursive: true, force: true });
+      await rm(fresh.work, { recursive: true, force: true });
+      // A remount that unmounted but could not mount leaves nothing mounted.
+      this.mounted = (await mountsUnder(this.root)).length > 0;
+      throw e;
+    }
+    this.upper = fresh.upper;
+    this.work = fresh.work;
+    this.mounted = true;
+    await rm(old.work, { recursive: true, force: true });
+    if (!keep) await rm(old.upper, { recursive: true, force: true });
+  }
+
+  /** Whether an upperdir's root has the mode and owner of the lower view's root (`chmod 700 /` changes it). */
+  private async sameRootAsLower(upper: string): Promise<boolean> {
+    const top = this.stack[this.stack.length - 1];
+    if (top === undefined) return true;
+    const [a, b] = await Promise.all([lstat(upper), lstat(top)]);
+    return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
   }
 
   /**
@@ -120,13 +167,6 @@ class OverlayWorkspace implements Workspace {
     this.mounted = false;
   }
 
-  /** After unmounting: keep the current upperdir as a lowerdir when it holds anything. */
-  private async retireUpper(): Promise<void> {
-    await rm(this.work, { recursive: true, force: true });
-    if ((await readdir(this.upper)).length > 0) this.stack.push(this.upper);
-    else await rm(this.upper, { recursive: true, force: true });
-  }
-
   private check(): void {
     if (this.closed) throw new SnapshotError('IO', 'workspace is closed', { path: this.dir });
   }
@@ -138,33 +178,27 @@ class OverlayWorkspace implements Workspace {
 
   async commitStep(opts: CommitOptions): Promise<CommitResult | null> {
     this.check();
-    await this.unmountCurrent();
+    // The upperdir is read while the overlay is still mounted: nothing writes to it during the
+    // commit (the step's processes are gone), and reading changes nothing. A failed commit leaves
+    // the workspace as it was.
+    const ignoredDisplay = anyIgnored(engineIgnored, opts.ignore);
+    const ignored = (p: RelPath): boolean => ignoredDisplay(displayPath(p));
+    const lower = new LowerView([...this.stack].reverse());
+    const changes = overlayChanges(this.upper, lower, ignored);
+    const log = opts.log ?? this.log;
+    const plan = planLayer(this.upper, changes, {
+      ignore: opts.ignore,
+      ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+      ...(log ? { log } : {}),
+    });
     let result: CommitResult | null = null;
-    try {
-      const ignoredDisplay = anyIgnored(engineIgnored, opts.ignore);
-      const ignored = (p: RelPath): boolean => ignoredDisplay(displayPath(p));
-      const lower = new LowerView([...this.stack].reverse());
-      const changes = overlayChanges(this.upper, lower, ignored);
-      const plan = planLayer(this.upper, changes, {
-        ignore: opts.ignore,
-        ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
-        ...(opts.log ?? this.log ? { log: (opts.log ?? this.log)! } : {}),
+    if (plan.entries.length > 0) {
+      const layer = await storeLayer(layerTar(plan, opts.signal ? { signal: opts.signal } : {}), opts.store, {
+        compression: opts.compression, mediaType: opts.mediaType, ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      if (plan.entries.length > 0) {
-        const layer = await storeLayer(layerTar(plan, opts.signal ? { signal: opts.signal } : {}), opts.store, {
-          compression: opts.compression, mediaType: opts.mediaType, ...(opts.signal ? { signal: opts.signal } : {}),
-        });
-        result = { layer, entries: plan.entries.length };
-      }
-    } catch (e) {
-      // Leave the workspace as it was before the commit: the same upper, mounted again.
-      await mountOverlay({ cwd: this.dir, lowers: await this.lowerNames(), upper: relative(this.dir, this.upper), work: relative(this.dir, this.work), target: 'merged' })
-        .then(() => { this.mounted = true; })
-        .catch((m: unknown) => this.log?.error(`overlay: remount after a failed commit: ${(m as Error).message}`));
-      throw e;
+      result = { layer, entries: plan.entries.length };
     }
-    await this.retireUpper();
-    await this.mountFresh();
+    await this.nextUpper();
     return result;
   }
 
@@ -175,11 +209,7 @@ class OverlayWorkspace implements Workspace {
    */
   async applyLayer(layer: Layer): Promise<void> {
     this.check();
-    const dir = await this.cache.layerDir(layer);
-    await this.unmountCurrent();
-    await this.retireUpper();
-    this.stack.push(dir);
-    await this.mountFresh();
+    await this.nextUpper(await this.cache.layerDir(layer));
   }
 
   async close(): Promise<void> {
@@ -188,8 +218,4 @@ class OverlayWorkspace implements Workspace {
     await this.unmountCurrent();
     await removeWorkDir(this.dir);
   }
-}
-
-function relative(base: string, p: string): string {
-  return p.startsWith(`${base}/`) ? p.slice(base.length + 1) : p;
 }
