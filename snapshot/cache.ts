@@ -100,7 +100,13 @@ export class LayerCache {
    * not layerDir() per layer, is what a mount must stack.
    */
   async layerDirs(image: Image, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
-    const dirs = await Promise.all(image.layers.map((l) => this.layerDir(l, opts)));
+    // allSettled, not all: on a failure the other extractions still finish (publishing their
+    // entry or removing their temp dir) before we return, so a caller that exits on the error
+    // leaves nothing half-built behind.
+    const settled = await Promise.allSettled(image.layers.map((l) => this.layerDir(l, opts)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const dirs = settled.map((r) => (r as PromiseFulfilledResult<string>).value);
     const chain = chainIDs(image.layers.map((l) => l.diffID));
     const out: string[] = [];
     for (const [i, dir] of dirs.entries()) {

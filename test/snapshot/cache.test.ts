@@ -133,6 +133,16 @@ describe.runIf(isRoot)('LayerCache', () => {
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
+  it('when one layer fails, layerDirs returns only after the others finished (no temp dir left to a caller that exits)', async () => {
+    const dir = await tmpDir();
+    const slow = instrumented([{ name: 'f', content: 'slow' }], new Promise((r) => setTimeout(r, 300)));
+    const bad = memoryLayer(tarFrom([{ name: 'g', content: 'x' }]));
+    const lying: Layer = { ...bad, diffID: sha256('not this') };
+    await expect(new LayerCache(dir, { durable: false }).layerDirs(memoryImage([slow, lying]))).rejects.toMatchObject({ code: 'BAD_LAYER' });
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, 'layers'))).toEqual([slow.diffID.slice(7)]);
+  });
+
   it('mergedRootfs is the materialized image, keyed by chainID, built once', async () => {
     const dir = await tmpDir();
     const layers = [
