@@ -77,7 +77,7 @@ export function joinChain(head: string, cause: unknown): string {
   let out = head;
   let c = cause;
   for (let depth = 0; c !== undefined && c !== null && depth < 16; depth++) {
-    const msg = c instanceof Error ? c.message : String(c);
+    const msg = (c instanceof Error ? c.message : String(c)).trim();
     if (msg !== '' && !out.includes(msg)) out += `: ${msg}`;
     c = c instanceof Error ? c.cause : undefined;
   }

@@ -69,7 +69,7 @@ export function describeError(e: unknown): { message: string; hint?: string } {
   const parts: string[] = [];
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 8; depth++) {
-    const msg = cur instanceof Error ? cur.message : String(cur);
+    const msg = (cur instanceof Error ? cur.message : String(cur)).trim();
     if (msg !== '' && !parts.some((p) => p.includes(msg))) parts.push(msg);
     cur = cur instanceof Error ? cur.cause : undefined;
   }

@@ -194,8 +194,11 @@ function recordExport(report: ReportBuilder, res: ExportImageResult, output: Exp
 }
 
 function joinCauses(e: unknown): string {
-  let out = e instanceof Error ? e.message : String(e);
+  let out = (e instanceof Error ? e.message : String(e)).trim();
   let c = e instanceof Error ? e.cause : undefined;
-  for (let i = 0; c instanceof Error && i < 8; i++, c = c.cause) if (!out.includes(c.message)) out += `: ${c.message}`;
+  for (let i = 0; c instanceof Error && i < 8; i++, c = c.cause) {
+    const m = c.message.trim();
+    if (m !== '' && !out.includes(m)) out += `: ${m}`;
+  }
   return out;
 }

@@ -69,6 +69,7 @@ output go to stderr.`,
     ...OUTPUT_ENV,
   ],
   examples: [
+    '# a base image as an OCI layout, if you do not have one yet\nskopeo copy docker://debian:bookworm oci:debian:latest',
     '# extend a run image with a run.Dockerfile, passing the user the lifecycle would pass\ncnb-extender apply -base /layouts/run:latest -dockerfile ext/run.Dockerfile -kind run \\\n    -build-arg user_id=1000 -build-arg group_id=1000 -output /layouts/run-extended:latest',
     '# write only the new layers (a sparse layout), with a machine report and plain progress\ncnb-extender apply -base busybox:latest -dockerfile Dockerfile -output out:latest -sparse \\\n    -json report.json -progress plain',
   ],

@@ -14,7 +14,7 @@ export function pullTasks(progress: Progress): (image: string, p: PullProgress) 
   return (image, p) => {
     let t = tasks.get(image);
     if (!t) {
-      const task = progress.task(`pull ${image}`, { tag: 'pull', total: p.bytesTotal, absorbLogs: true });
+      const task = progress.task(image, { tag: 'pull', total: p.bytesTotal, absorbLogs: true });
       t = { task, update: pullProgress(task) };
       tasks.set(image, t);
     }
