@@ -75,7 +75,7 @@ describe.runIf(isRoot)('LayerCache', () => {
     const gate = new Promise<void>((r) => (open = r));
     const l = instrumented([{ name: 'd/' }, { name: 'd/f', content: 'racing' }], gate);
     const racing = [new LayerCache(dir), new LayerCache(dir)].map((c) => c.layerDir(l));
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && l.c.opens < 2; i++) await new Promise((r) => setTimeout(r, 25));
     expect(l.c.opens).toBe(2); // both really extract
     open();
     const [a, b] = await Promise.all(racing);
