@@ -12,6 +12,7 @@ import { isRestoreError, restore, type RestoreOptions } from '../../src/restorer
 import {
   analyzedToml, captureIO, cnbTree, countingChecker, GROUP_WITHOUT_EXTENSIONS, runToml, type CnbTree,
 } from './helpers.js';
+import { rejection } from '../oci/registry/support.js';
 
 const PRIMARY = 'registry.example.com/pack-test/run:latest';
 const MIRROR = 'localhost:5000/pack-test/run:latest';
@@ -32,15 +33,6 @@ function opts(t: CnbTree, api: string, extra: Partial<RestoreOptions> = {}): Res
     log: memoryLogger(),
     ...extra,
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('restore(): run-image access check (Platform ≥ 0.14, lifecycle #1590)', () => {

@@ -7,6 +7,7 @@ import {
 } from '../../src/restorer/index.js';
 import type { RunToml } from '../../src/cnb/index.js';
 import { countingChecker } from './helpers.js';
+import { rejection } from '../oci/registry/support.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const RUN: RunToml = {
@@ -15,15 +16,6 @@ const RUN: RunToml = {
     { image: 'other.example.com/base/run:jammy', mirrors: [] },
   ],
 };
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('comparableImageName (lifecycle internal/name ParseMaybe)', () => {
   it('drops the digest, fills in Docker defaults, leaves unparsable names alone', () => {
