@@ -5,8 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OciLayout, Registry, digestHex, validateLayout } from '../../oci/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OciLayout, digestHex, validateLayout } from '../../oci/index.js';
 import { main as extenderMain } from '../../src/cli/extender.js';
 import { defaultExtenderRuntime } from '../../src/cli/extender-runtime.js';
 import { parseApiVersion } from '../../src/cnb/index.js';
@@ -16,6 +16,7 @@ import { restore } from '../../src/restorer/index.js';
 import { fixture, hasCommand, isRoot } from '../helpers/fixtures.js';
 import { useRegistry } from '../helpers/registry.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { registryClients } from './helpers.js';
 
 const RUN_DOCKERFILE = `ARG base_image
 FROM \${base_image}
@@ -32,15 +33,7 @@ let busybox: string;
 beforeAll(() => {
   busybox = fixture('busybox');
 });
-const clients: Registry[] = [];
-afterEach(async () => {
-  while (clients.length) await clients.pop()!.close();
-});
-function client(): Registry {
-  const r = new Registry({ insecure: [reg().host], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 } });
-  clients.push(r);
-  return r;
-}
+const client = registryClients(() => reg().host);
 
 describe.skipIf(!isRoot)('run-image extension with export to an OCI layout (#1102)', () => {
   it('restore → extend (kind=run) → export full, sparse and to the registry', async () => {

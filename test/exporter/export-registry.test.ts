@@ -3,41 +3,26 @@
 // push gives the same config and diffIDs as the layout export.
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OciLayout, Registry, appendLayers, storeLayer, validateLayout, type Image } from '../../oci/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { validateLayout, type Image } from '../../oci/index.js';
 import { exportImage, type ExportImageOptions } from '../../src/exporter/index.js';
-import { memoryLogger, type Logger } from '../../src/log.js';
+import { memoryLogger } from '../../src/log.js';
 import { fixture } from '../helpers/fixtures.js';
 import { useRegistry } from '../helpers/registry.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { SHARED_FIXTURE_IMAGE, makeTar } from './helpers.js';
+import { SHARED_FIXTURE_IMAGE, busyboxRunImage, registryClients } from './helpers.js';
 
 const reg = useRegistry();
 let busybox: string;
 beforeAll(() => {
   busybox = fixture('busybox');
 });
-const clients: Registry[] = [];
-afterEach(async () => {
-  while (clients.length) await clients.pop()!.close();
-});
-
-function client(log?: Logger): Registry {
-  const r = new Registry({ insecure: [reg().host], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 }, ...(log ? { log } : {}) });
-  clients.push(r);
-  return r;
-}
+const client = registryClients(() => reg().host);
 
 async function setup(sparseRunLayout: boolean): Promise<{ root: string; run: Image; runRef: string; opts: (o?: Partial<ExportImageOptions>) => ExportImageOptions }> {
   const root = await tmpDir();
   const runDir = join(root, 'run-image');
-  await cp(busybox, runDir, { recursive: true });
-  const layout = await OciLayout.open(runDir);
-  const base = await layout.image({ tag: 'latest' });
-  const extra = await storeLayer(Readable.from([await makeTar([{ name: 'etc/run-image-marker', data: 'run' }])]), layout.blobs);
-  const run = appendLayers(base, { layer: extra, history: { created_by: 'extra' } });
-  await layout.writeImage(run, { tag: 'run', replaceIndex: true });
+  const { layout, run } = await busyboxRunImage(busybox, runDir, { createdBy: 'extra', replaceIndex: true });
   const repo = `run${Math.random().toString(36).slice(2, 8)}`;
   const runRef = `${reg().host}/${repo}:latest`;
   await client().write(runRef, run);

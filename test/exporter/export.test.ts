@@ -1,14 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OciLayout, appendLayers, storeLayer, validateLayout, digestHex, type Image } from '../../oci/index.js';
+import { OciLayout, validateLayout, digestHex, type Image } from '../../oci/index.js';
 import { memoryLogger } from '../../src/log.js';
 import { exportImage, imageBlobSource, isExportError, LIFECYCLE_METADATA_LABEL, type ExportImageOptions } from '../../src/exporter/index.js';
 import { fixture, hasCommand, isRoot } from '../helpers/fixtures.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { SHARED_FIXTURE_IMAGE, makeTar } from './helpers.js';
+import { SHARED_FIXTURE_IMAGE, busyboxRunImage } from './helpers.js';
 
 const EXT_DIFF_IDS = [
   'sha256:fb54d2566824d6630d94db0b008d9a544a94d3547a424f52e2fd282b648c0601',
@@ -35,12 +34,7 @@ interface Setup {
 async function setup(o: { extend?: boolean; extended?: boolean; platformApi?: string } = {}): Promise<Setup> {
   const root = await tmpDir();
   const runDir = join(root, 'run-image');
-  await cp(busybox, runDir, { recursive: true });
-  const layout = await OciLayout.open(runDir);
-  const base = await layout.image({ tag: 'latest' });
-  const extra = await storeLayer(Readable.from([await makeTar([{ name: 'etc/run-image-marker', data: 'run' }])]), layout.blobs);
-  const run = appendLayers(base, { layer: extra, history: { created_by: 'run image extra layer' } });
-  await layout.writeImage(run, { tag: 'run' });
+  const { run } = await busyboxRunImage(busybox, runDir, { createdBy: 'run image extra layer' });
   await writeFile(join(root, 'analyzed.toml'), `[run-image]\nreference = "${runDir}@${run.digest}"\nimage = "localhost:5000/run:latest"\n${o.extend === false ? '' : 'extend = true\n'}`);
   await writeFile(join(root, 'run.toml'), '[[images]]\nimage = "example.com/other:1"\n\n[[images]]\nimage = "localhost:5000/run:latest"\nmirrors = ["mirror1.example.com/run:latest", "mirror2.example.com/run"]\n');
   const layers = join(root, 'layers');

@@ -1,9 +1,12 @@
-// Test helpers of the exporter tests: small layer tars and hand-made image layouts.
-import { mkdir, writeFile } from 'node:fs/promises';
+// Test helpers of the exporter tests: small layer tars, hand-made image layouts, a run image, registry clients.
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tarStream from 'tar-stream';
-import { MediaType, digestHex, sha256, type Digest } from '../../oci/index.js';
+import { afterEach } from 'vitest';
+import { MediaType, OciLayout, Registry, appendLayers, digestHex, sha256, storeLayer, type Digest, type Image } from '../../oci/index.js';
+import type { Logger } from '../../src/log.js';
 
 export const SHARED_FIXTURE = join(import.meta.dirname, '../../../shared/fixtures/lifecycle-extended-run');
 export const SHARED_FIXTURE_IMAGE = join(SHARED_FIXTURE, 'sha256_c72eda1cc5b6c41360b95d73f881eff9d0655e56c693a2bc6cc9312c9e70aa24');
@@ -60,3 +63,30 @@ export function gz(b: Buffer): Buffer {
 }
 
 export { MediaType };
+
+/**
+ * A run image in a layout at `dir`: a copy of the busybox fixture layout plus one layer holding
+ * /etc/run-image-marker (history `createdBy`), written under the tag `run`.
+ */
+export async function busyboxRunImage(busybox: string, dir: string, o: { createdBy: string; replaceIndex?: boolean }): Promise<{ layout: OciLayout; run: Image }> {
+  await cp(busybox, dir, { recursive: true });
+  const layout = await OciLayout.open(dir);
+  const base = await layout.image({ tag: 'latest' });
+  const extra = await storeLayer(Readable.from([await makeTar([{ name: 'etc/run-image-marker', data: 'run' }])]), layout.blobs);
+  const run = appendLayers(base, { layer: extra, history: { created_by: o.createdBy } });
+  await layout.writeImage(run, { tag: 'run', ...(o.replaceIndex ? { replaceIndex: true } : {}) });
+  return { layout, run };
+}
+
+/** Makes clients of the test registry at `host()` (plain HTTP, quick retries); each is closed after its test. */
+export function registryClients(host: () => string): (log?: Logger) => Registry {
+  const clients: Registry[] = [];
+  afterEach(async () => {
+    while (clients.length) await clients.pop()!.close();
+  });
+  return (log) => {
+    const r = new Registry({ insecure: [host()], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 }, ...(log ? { log } : {}) });
+    clients.push(r);
+    return r;
+  };
+}
