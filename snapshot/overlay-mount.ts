@@ -23,10 +23,16 @@ export interface OverlayMount {
   upper: string;
   work: string;
   target: string;
+  /**
+   * No syncs (Linux ≥ 5.10): an upperdir is scratch until its layer is stored (the blob is
+   * fsynced), and unmounting a non-volatile overlay syncs the whole upper filesystem, the
+   * largest part of a commit on a busy machine.
+   */
+  volatile?: boolean;
 }
 
 export function overlayData(m: OverlayMount): string {
-  return `lowerdir=${m.lowers.join(':')},upperdir=${m.upper},workdir=${m.work},${OVERLAY_OPTIONS}`;
+  return `lowerdir=${m.lowers.join(':')},upperdir=${m.upper},workdir=${m.work},${OVERLAY_OPTIONS}${m.volatile ? ',volatile' : ''}`;
 }
 
 function stderrOf(e: unknown): string {

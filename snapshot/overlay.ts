@@ -54,6 +54,7 @@ class OverlayWorkspace implements Workspace {
   private work = '';
   private mounted = false;
   private closed = false;
+  private volatile = true;
 
   constructor(
     private readonly dir: string,
@@ -105,7 +106,18 @@ class OverlayWorkspace implements Workspace {
     const { k, upper, work } = await this.freshUpper();
     this.upper = upper;
     this.work = work;
-    await mountOverlay({ cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${k}`, work: `w/${k}`, target: 'merged' });
+    const m = { cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${k}`, work: `w/${k}`, target: 'merged' };
+    try {
+      await mountOverlay({ ...m, volatile: this.volatile });
+    } catch (e) {
+      if (!this.volatile) throw e;
+      // Kernels before 5.10 do not know `volatile`.
+      this.volatile = false;
+      await rm(work, { recursive: true, force: true });
+      await mkdir(work);
+      await mountOverlay(m);
+      this.log?.debug(`overlay: mounted without volatile (${(e as Error).message})`);
+    }
     this.mounted = true;
   }
 
@@ -121,7 +133,7 @@ class OverlayWorkspace implements Workspace {
     if (keep) this.stack.push(old.upper);
     if (cached !== undefined) this.stack.push(cached);
     const fresh = await this.freshUpper();
-    const m = { cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${fresh.k}`, work: `w/${fresh.k}`, target: 'merged' };
+    const m = { cwd: this.dir, lowers: await this.lowerNames(), upper: `u/${fresh.k}`, work: `w/${fresh.k}`, target: 'merged', volatile: this.volatile };
     try {
       if (this.mounted) await remountOverlay(m);
       else await mountOverlay(m);
