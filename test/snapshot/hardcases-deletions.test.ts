@@ -112,6 +112,14 @@ const cases: HardCase[] = [
       expect(whiteoutFiles(root)).toEqual([]);
     },
   },
+  {
+    // layers.md §3 bug 33: with redirect_dir on, the upper would hold only a redirect xattr; ours
+    // is off, so the rename of a lower directory is a copy (EXDEV) and the upper is self-contained.
+    id: '§3-33', title: 'mv of a base directory → the whole new tree and a whiteout of the old name',
+    setup: [sh('mkdir -p /opt/a/sub && echo x >/opt/a/x && echo f >/opt/a/sub/f')],
+    step: sh('mv /opt/a /opt/b'),
+    expect: ['opt/', 'opt/.wh.a', 'opt/b/', 'opt/b/sub/', 'opt/b/sub/f', 'opt/b/x'],
+  },
 ];
 
 hardCaseSuite('hard cases 1-14: deletions and whiteouts', cases);
