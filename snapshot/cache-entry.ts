@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, lstatSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stampedName } from './owner.js';
 
 export interface Fingerprint {
   entries: number;
@@ -100,7 +101,10 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** A unique temp entry name: `<kind>-<hex prefix>-<uuid>`, so verifyCache can say what it was. */
+/**
+ * A unique temp entry name: `<kind>-<hex prefix>-s<owner stamp>-<uuid>`, so verifyCache can say
+ * what it was and the next run can tell whether the process building it is gone (owner.ts).
+ */
 export function tempName(kind: EntryKind, idHex: string): string {
-  return `${kind}-${idHex.slice(0, 16)}-${randomUUID()}`;
+  return stampedName(`${kind}-${idHex.slice(0, 16)}`, randomUUID());
 }

@@ -32,6 +32,7 @@ import pLimit from 'p-limit';
 import { digestHex, sha256, type Digest, type Image, type Layer } from '../oci/index.js';
 import { AREA, fingerprint, fingerprintMismatch, fsyncDir, readMeta, tempName, writeMeta, type EntryKind, type EntryMeta } from './cache-entry.js';
 import { planFixup, writeFixup, type FixupPlan } from './cache-fixup.js';
+import { ownerState, stampOf } from './owner.js';
 import { SnapshotError } from './errors.js';
 import { extractLayer, materialize } from './materialize.js';
 import type { Logger } from './snapshotter-log.js';
@@ -76,6 +77,7 @@ export class LayerCache {
   private readonly durable: boolean;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly inflight = new Map<string, Promise<string>>();
+  private swept: Promise<void> | undefined;
 
   constructor(dir: string, opts: LayerCacheOptions = {}) {
     this.dir = dir;
@@ -158,6 +160,9 @@ export class LayerCache {
   }
 
   private async build(kind: EntryKind, hex: string, fill: (fsDir: string) => Promise<Partial<EntryMeta>>): Promise<string> {
+    // Once per cache object: what killed runs left in tmp/ goes first (warm runs too).
+    this.swept ??= sweepTemps(join(this.dir, 'tmp'), DEFAULT_STALE_MS, this.log).then(() => undefined, () => undefined);
+    await this.swept;
     const area = join(this.dir, AREA[kind]);
     const final = join(area, hex);
     if (await readMeta(final, kind, hex)) return join(final, 'fs');
@@ -209,6 +214,29 @@ export class LayerCache {
   }
 }
 
+/**
+ * Removes temp entries nobody is building any more: those of a process that is gone (a killed
+ * run, owner.ts) at once, others once untouched for `staleMs` (the builder touches its own every
+ * 30 s). Returns the names removed.
+ */
+async function sweepTemps(tmpArea: string, staleMs: number, log?: Logger): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(tmpArea).catch(() => [] as string[])) {
+    const p = join(tmpArea, name);
+    const stamp = stampOf(name);
+    const owner = stamp === null ? 'unknown' : ownerState(stamp);
+    if (owner === 'alive') continue;
+    if (owner === 'unknown') {
+      const st = await stat(p).catch(() => null);
+      if (st === null || Date.now() - st.mtimeMs < staleMs) continue;
+    }
+    await rm(p, { recursive: true, force: true });
+    removed.push(name);
+    log?.info(`cache: removed stale temp entry ${p}${owner === 'dead' ? ' (its process is gone)' : ''}`);
+  }
+  return removed;
+}
+
 export interface VerifyOptions {
   /** Also re-walk every entry and compare it with its fingerprint (O(entries) lstat, no reads). */
   deep?: boolean;
@@ -240,16 +268,7 @@ export async function verifyCache(dir: string, opts: VerifyOptions = {}): Promis
   const report: CacheReport = { ok: [], incomplete: [], corrupt: [], staleTemps: [], removed: [] };
   const staleMs = opts.staleTempAfterMs ?? DEFAULT_STALE_MS;
   const tmpArea = join(dir, 'tmp');
-  for (const name of await readdir(tmpArea).catch(() => [] as string[])) {
-    const p = join(tmpArea, name);
-    const st = await stat(p).catch(() => null);
-    if (st === null) continue;
-    if (Date.now() - st.mtimeMs >= staleMs) {
-      await rm(p, { recursive: true, force: true });
-      report.staleTemps.push(name);
-      opts.log?.info(`cache: removed stale temp entry ${p}`);
-    }
-  }
+  report.staleTemps.push(...(await sweepTemps(tmpArea, staleMs, opts.log)));
   for (const kind of ['layer', 'merged', 'fixup'] as const) {
     const area = AREA[kind];
     for (const hex of await readdir(join(dir, area)).catch(() => [] as string[])) {

@@ -16,3 +16,5 @@ export {
 export { keepXattr, normalizeCapability } from './layer-writer-xattrs.js';
 export { extractLayer, materialize, type ExtractLayerOptions, type MaterializeOptions, type MaterializeStats } from './materialize.js';
 export { chainIDs, LayerCache, verifyCache, type CacheReport, type LayerCacheOptions, type VerifyOptions } from './cache.js';
+export { ownerState, selfStamp, stampedName, stampOf, type OwnerState } from './owner.js';
+export { mountsUnder, unmountStale } from './overlay-mount.js';
