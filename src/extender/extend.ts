@@ -69,7 +69,7 @@ export async function extend<P>(inputs: ExtenderInputs, deps: ExtendDeps<P>): Pr
   const kind = inputs.kind as ExtendKind;
   const { log } = deps;
   const started = (deps.now ?? Date.now)();
-  const workDir = await createWorkDir(inputs.kanikoDir);
+  const workDir = await createWorkDir(inputs.kanikoDir, log);
   try {
     const { analyzed, extensions } = await initialize(inputs, log);
     const ref = (kind === 'build' ? analyzed.buildImage?.reference : analyzed.runImage?.reference) ?? '';

@@ -1,17 +1,33 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ownerState, selfStamp, unmountStale } from '../../snapshot/index.js';
+import type { Logger } from '../log.js';
 import { ExtenderError } from './errors.js';
 
 // `<kaniko-dir>/work.dir<random>`: the extender's scratch space (lifecycle: MkdirTemp(/kaniko,
 // "work.dir")). It fails when `<kaniko-dir>` does not exist, as in the lifecycle. Unlike the
-// lifecycle, we also remove it when the phase fails, so `<kaniko-dir>` only ever keeps `cache`.
+// lifecycle, we also remove it when the phase fails, so `<kaniko-dir>` only ever keeps `cache`;
+// and since a killed extender (SIGKILL, OOM) removes nothing, each work dir records its process
+// (`.owner`, snapshot/owner.ts) and the next extender on the same <kaniko-dir> removes the work
+// dirs of processes that are gone. Work dirs of live extenders (the build and the run extender
+// share <kaniko-dir>), or of another PID namespace, are left alone.
 
-export async function createWorkDir(kanikoDir: string): Promise<string> {
+const PREFIX = 'work.dir';
+const OWNER_FILE = '.owner';
+/** A work dir without an owner record (killed between mkdtemp and the record) is stale after this. */
+const UNOWNED_STALE_MS = 10 * 60_000;
+
+export async function createWorkDir(kanikoDir: string, log?: Logger): Promise<string> {
+  await removeDeadWorkDirs(kanikoDir, log);
+  let dir: string;
   try {
-    return await mkdtemp(join(kanikoDir, 'work.dir'));
+    dir = await mkdtemp(join(kanikoDir, PREFIX));
   } catch (e) {
     throw new ExtenderError('WORK_DIR', `create work directory in ${kanikoDir}`, { path: kanikoDir }, { cause: e });
   }
+  const stamp = selfStamp();
+  if (stamp !== null) await writeFile(join(dir, OWNER_FILE), `${stamp}\n`).catch(() => {});
+  return dir;
 }
 
 export async function removeWorkDir(dir: string): Promise<void> {
@@ -20,4 +36,32 @@ export async function removeWorkDir(dir: string): Promise<void> {
   } catch (e) {
     throw new ExtenderError('CLEANUP', `remove work directory ${dir}`, { path: dir }, { cause: e });
   }
+}
+
+/** Removes the work dirs of extenders that were killed; best effort (a failure is logged at debug). */
+export async function removeDeadWorkDirs(kanikoDir: string, log?: Logger): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(kanikoDir).catch(() => [] as string[])) {
+    if (!name.startsWith(PREFIX)) continue;
+    const dir = join(kanikoDir, name);
+    const stamp = (await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => null))?.trim();
+    let dead: boolean;
+    if (stamp) {
+      dead = ownerState(stamp) === 'dead';
+    } else {
+      const st = await stat(dir).catch(() => null);
+      dead = st !== null && st.isDirectory() && Date.now() - st.mtimeMs > UNOWNED_STALE_MS;
+    }
+    if (!dead) continue;
+    try {
+      // Mounts of a run outside a private mount namespace (library use): never delete through them.
+      await unmountStale(dir).catch(() => []);
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      removed.push(dir);
+      log?.debug(`Removed the work directory of a killed extender: ${dir}`);
+    } catch (e) {
+      log?.debug(`Could not remove ${dir} (left by a killed extender): ${(e as Error).message}`);
+    }
+  }
+  return removed;
 }
