@@ -1,15 +1,24 @@
 #!/usr/bin/env node
 // The `cnb-extender` command: parse nothing here, just hand over to main. Commands report their own
 // errors; anything that still escapes is a bug, printed as one line (the stack with CNBX_DEBUG=1).
-import { main } from './main.js';
+// As root, the work runs in a private mount namespace (mount-namespace.ts): mounts never outlive
+// the process, even a SIGKILLed one.
+import { delegateToPrivateMountNamespace, watchRelay } from './mount-namespace.js';
 
-try {
-  process.exitCode = await main(process.argv.slice(2), process.env, {
-    stdout: process.stdout,
-    stderr: process.stderr,
-  });
-} catch (e) {
-  const detail = process.env.CNBX_DEBUG === '1' && e instanceof Error ? `\n${e.stack}` : '';
-  process.stderr.write(`ERROR: internal error: ${e instanceof Error ? e.message : String(e)} (a bug: please report it; CNBX_DEBUG=1 prints the stack)${detail}\n`);
-  process.exitCode = 1;
+const delegated = await delegateToPrivateMountNamespace(process.env);
+if (delegated !== null) {
+  process.exitCode = delegated;
+} else {
+  watchRelay(process.env);
+  try {
+    const { main } = await import('./main.js');
+    process.exitCode = await main(process.argv.slice(2), process.env, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+  } catch (e) {
+    const detail = process.env.CNBX_DEBUG === '1' && e instanceof Error ? `\n${e.stack}` : '';
+    process.stderr.write(`ERROR: internal error: ${e instanceof Error ? e.message : String(e)} (a bug: please report it; CNBX_DEBUG=1 prints the stack)${detail}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -19,6 +19,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 
 export const MOUNT_NS_MARKER = 'CNBX_PRIVATE_MOUNT_NS';
+/** The relay's pid, given to the inner process (see watchRelay). */
+const RELAY_PID = 'CNBX_RELAY_PID';
 export const MOUNT_NS_OPT_OUT = 'CNBX_NO_MOUNT_NS';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
@@ -49,7 +51,7 @@ export async function delegateToPrivateMountNamespace(env: Env): Promise<number 
     'unshare', '--mount', '--propagation', 'private', '--',
     process.execPath, ...process.execArgv, ...process.argv.slice(1),
   ];
-  const child = spawn('setpriv', argv, { stdio: 'inherit', env: { ...env, [MOUNT_NS_MARKER]: '1' }, detached: true });
+  const child = spawn('setpriv', argv, { stdio: 'inherit', env: { ...env, [MOUNT_NS_MARKER]: '1', [RELAY_PID]: String(process.pid) }, detached: true });
   const forward = (sig: NodeJS.Signals) => {
     try {
       child.kill(sig);
@@ -70,4 +72,19 @@ export async function delegateToPrivateMountNamespace(env: Env): Promise<number 
     return 128 + (constants.signals[ended.signal] ?? 0);
   }
   return ended.code ?? 1;
+}
+
+/**
+ * In the inner process: die with the relay even when PR_SET_PDEATHSIG came too late (the relay
+ * was killed between its fork and setpriv's prctl, which leaves the inner process running on as
+ * an orphan). Checks now and every 250 ms; a no-op outside a relayed run.
+ */
+export function watchRelay(env: Env): void {
+  const relay = env[RELAY_PID];
+  if (env[MOUNT_NS_MARKER] !== '1' || relay === undefined) return;
+  const check = () => {
+    if (String(process.ppid) !== relay) process.kill(process.pid, 'SIGKILL');
+  };
+  check();
+  setInterval(check, 250).unref();
 }
