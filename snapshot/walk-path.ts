@@ -8,12 +8,6 @@ export type RelPath = string;
 
 const ASCII_RE = /^[\x00-\x7f]*$/;
 
-/** Appends a directory entry name (a Buffer from readdir) to a relative path. */
-export function childPath(dir: RelPath, name: Buffer): RelPath {
-  const n = name.toString('latin1');
-  return dir === '' ? n : `${dir}/${n}`;
-}
-
 export function parentOf(p: RelPath): RelPath {
   const i = p.lastIndexOf('/');
   return i === -1 ? '' : p.slice(0, i);
@@ -38,12 +32,6 @@ export function pathBytes(p: RelPath): Buffer {
 /** The human form of a relative path (UTF-8 decoded; exact for valid UTF-8). */
 export function displayPath(p: RelPath): string {
   return ASCII_RE.test(p) ? p : Buffer.from(p, 'latin1').toString('utf8');
-}
-
-/** A relative path from the human (UTF-8) form, e.g. an ignore-list entry. */
-export function relFromDisplay(s: string): RelPath {
-  const trimmed = s.replace(/^\/+|\/+$/g, '').replace(/\/{2,}/g, '/');
-  return ASCII_RE.test(trimmed) ? trimmed : Buffer.from(trimmed, 'utf8').toString('latin1');
 }
 
 /**
