@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
+import { sha256File } from './tree.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
@@ -149,22 +150,6 @@ export function summarizeConfig(config: Record<string, unknown>, opts: { ignoreL
     out[k] = v;
   }
   return out as ConfigSummary;
-}
-
-function sha256File(p: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(p, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 const TYPES: Array<[number, EntryType]> = [

@@ -55,7 +55,8 @@ export function typeOf(mode: number | bigint): TreeType {
   return t[1];
 }
 
-function sha256File(p: Buffer): string {
+/** The sha256 (hex) of a file's content, read in 1 MiB chunks. */
+export function sha256File(p: string | Buffer): string {
   const h = createHash('sha256');
   const fd = openSync(p, 'r');
   try {
