@@ -21,10 +21,6 @@ export function compareApi(a: ApiVersion, b: ApiVersion): number {
   return a.major !== b.major ? Math.sign(a.major - b.major) : Math.sign(a.minor - b.minor);
 }
 
-export function apiString(v: ApiVersion): string {
-  return `${v.major}.${v.minor}`;
-}
-
 /** `v >= other`, with `other` written as a literal like "0.12". */
 export function apiAtLeast(v: ApiVersion, other: string): boolean {
   const o = parseApiVersion(other);

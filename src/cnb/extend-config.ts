@@ -13,9 +13,6 @@ export interface ExtendConfig {
   run: { args: BuildArg[] };
 }
 
-/** Names the lifecycle provides itself; the detector rejects them in extend-config.toml. */
-export const RESERVED_ARG_NAMES: readonly string[] = ['build_id', 'user_id', 'group_id'];
-
 /** Reads extend-config.toml. A missing file reads as no args (as in the lifecycle). */
 export async function readExtendConfig(path: string): Promise<ExtendConfig> {
   const table = await readTomlFile(path);
