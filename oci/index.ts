@@ -15,3 +15,4 @@ export { formatPlatform, hostPlatform, platformMatches } from './platform.js';
 export { OciLayout, parseLayoutRef, type ImageSelector, type OpenLayoutOptions, type WriteImageOptions } from './layout.js';
 export { validateJson, validateLayout, type SchemaKind } from './validate.js';
 export { syncDir, writeFileAtomic } from './atomic-file.js';
+export { ownerState, selfStamp, stampedName, stampOf, type OwnerState } from './owner.js';
