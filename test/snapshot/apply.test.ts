@@ -89,6 +89,25 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
     expect(dumpTree(join(tmp, 'root'))).toEqual([expect.objectContaining({ path: 'ping', mode: 0o4755, xattrs: { 'user.k': 'v' } })]);
   });
 
+  it.runIf(hasCommand('setpriv') && existsSync(DIST_SNAPSHOT))('without CAP_MKNOD, devices are skipped with a warning and fifos still made (as containerd in a user namespace)', async () => {
+    const tmp = await tmpDir();
+    mkdirSync(join(tmp, 'root'));
+    const child = join(tmp, 'child.mjs');
+    writeFileSync(child, [
+      "import { Readable } from 'node:stream';",
+      'const [mod, root, b64] = process.argv.slice(2);',
+      'const { applyLayerTar } = await import(mod);',
+      'const warnings = [];',
+      'const log = { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };',
+      "const stats = await applyLayerTar(Readable.from([Buffer.from(b64, 'base64')]), root, { format: 'merged', layerName: 'L', log });",
+      'console.log(JSON.stringify({ warnings, skipped: stats.skipped }));',
+    ].join('\n'));
+    const tar = tarFrom([{ name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }, { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0 }, { name: 'p', type: 'fifo' }]);
+    const out = execFileSync('setpriv', ['--inh-caps=-mknod', '--bounding-set=-mknod', process.execPath, child, DIST_SNAPSHOT, join(tmp, 'root'), tar.toString('base64')], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ warnings: [expect.stringMatching(/device "dev\/null" skipped: mknod not permitted/)], skipped: 2 });
+    expect(dumpTree(join(tmp, 'root')).map((e) => `${e.type} ${e.path}`)).toEqual(['dir dev', 'fifo p']);
+  });
+
   it('applies security.capability and user.*, never trusted.overlay.*, user.overlay.*, security.selinux (cases 24, 25)', async () => {
     const root = await tmpDir();
     const log = testLog();
