@@ -76,7 +76,7 @@ export const demoCommand: Command = {
     let code: number;
     let failure: unknown;
     try {
-      const fx = progress.task('busybox fixture image (fixtures/make-fixtures.sh busybox)', { tag: 'fixture' });
+      const fx = progress.task('busybox (fixtures/make-fixtures.sh)', { tag: 'fixture' });
       try {
         execFileSync('bash', [join(PACKAGE_ROOT, 'fixtures/make-fixtures.sh'), 'busybox'], {
           stdio: ['ignore', 'ignore', 'pipe'],
@@ -105,7 +105,7 @@ export const demoCommand: Command = {
       io.stdout.write(`Applying ${req.dockerfile}\n     to ${join(fixtures, 'busybox')} (busybox, 1 layer)\n\n`);
       const r = await runApply(req, progress.log, { progress, signal: interrupt.signal, onStep: (s: BuildStepReport) => report.step({ dockerfile: req.dockerfile, ...s }) });
       progress.close();
-      io.stdout.write(`What changed (${r.result.newLayers.length} new layers, ${r.snapshotter} snapshotter):\n`);
+      io.stdout.write(`\nWhat changed (${r.result.newLayers.length} new layers, ${r.snapshotter} snapshotter):\n`);
       // The build's scratch store is gone; read the new layers back from the written layout.
       const written = await (await OciLayout.open(join(dir, 'extended'))).image({ tag: 'latest' });
       for (const layer of written.layers.slice(r.base.layers.length)) {
