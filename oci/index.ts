@@ -15,4 +15,4 @@ export { formatPlatform, hostPlatform, platformMatches } from './platform.js';
 export { OciLayout, parseLayoutRef, type ImageSelector, type OpenLayoutOptions, type WriteImageOptions } from './layout.js';
 export { validateJson, validateLayout, type SchemaKind } from './validate.js';
 export { syncDir, writeFileAtomic } from './atomic-file.js';
-export { ownerState, selfStamp, stampedName, stampOf, type OwnerState } from './owner.js';
+export { ownerState, removeDeadTempSiblings, selfStamp, stampedName, stampOf, tempSiblingName, type OwnerState } from './owner.js';

@@ -8,6 +8,8 @@
 // A stamp is `<pid namespace inode>.<pid>.<start time>`: the start time (clock ticks after boot,
 // /proc/<pid>/stat field 22) tells a reused pid from the original process.
 import { readFileSync, readlinkSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 export type OwnerState = 'alive' | 'dead' | 'unknown';
 
@@ -79,4 +81,27 @@ export function stampOf(name: string): string | null {
 export function stampedName(prefix: string, suffix: string): string {
   const s = selfStamp();
   return s === null ? `${prefix}-${suffix}` : `${prefix}-s${s}-${suffix}`;
+}
+
+/** `.<basename of target>.tmp-s<stamp>-<suffix>`: a temp sibling of `target` that removeDeadTempSiblings can judge. */
+export function tempSiblingName(target: string, suffix: string): string {
+  return join(dirname(target), stampedName(`.${basename(target)}.tmp`, suffix));
+}
+
+/**
+ * Removes the temp siblings of `target` (`.<name>.tmp-…`, see tempSiblingName) whose process is
+ * gone: what a killed writer of `target` left. Those of live processes, of other PID namespaces,
+ * and names without a stamp stay. Resolves with the names removed.
+ */
+export async function removeDeadTempSiblings(target: string): Promise<string[]> {
+  const removed: string[] = [];
+  const prefix = `.${basename(target)}.tmp-`;
+  for (const name of await readdir(dirname(target)).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const stamp = stampOf(name);
+    if (stamp === null || ownerState(stamp) !== 'dead') continue;
+    await rm(join(dirname(target), name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }

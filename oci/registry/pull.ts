@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setMaxListeners } from 'node:events';
@@ -8,7 +8,7 @@ import { syncDir } from '../atomic-file.js';
 import type { Digest } from '../digest.js';
 import { OciError } from '../errors.js';
 import { OciLayout } from '../layout.js';
-import { ownerState, stampedName, stampOf } from '../owner.js';
+import { removeDeadTempSiblings, tempSiblingName } from '../owner.js';
 import type { Descriptor, Platform } from '../types.js';
 import type { Logger } from './keychain.js';
 import type { Reference } from './reference.js';
@@ -64,11 +64,11 @@ export async function pullToLayout(registry: Registry, ref: Reference, dir: stri
     if (e.code === 'ENOENT') return false;
     throw new OciError('IO', `stat ${dir}: ${e.message}`, { path: dir }, { cause: e });
   });
-  // The stamp lets the next run remove this dir if we are killed (owner.ts, removeDeadPullTemps).
-  const target = existed ? dir : join(dirname(dir), stampedName(`.${basename(dir)}.tmp`, randomBytes(6).toString('hex')));
+  // The stamp lets the next pull remove this dir if we are killed (owner.ts).
+  const target = existed ? dir : tempSiblingName(dir, randomBytes(6).toString('hex'));
   if (!existed) {
     await mkdir(dirname(dir), { recursive: true });
-    await removeDeadPullTemps(dir);
+    await removeDeadTempSiblings(dir);
   }
   try {
     const layout = await OciLayout.create(target);
@@ -134,19 +134,3 @@ export async function pullToLayout(registry: Registry, ref: Reference, dir: stri
   }
 }
 
-/**
- * Removes the temp dirs (`.<name>.tmp-…` beside `dir`) of pulls whose process is gone (killed
- * before it could rename or remove them); those of live pulls, or of another PID namespace, stay.
- */
-export async function removeDeadPullTemps(dir: string): Promise<string[]> {
-  const removed: string[] = [];
-  const prefix = `.${basename(dir)}.tmp-`;
-  for (const name of await readdir(dirname(dir)).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const stamp = stampOf(name);
-    if (stamp === null || ownerState(stamp) !== 'dead') continue;
-    await rm(join(dirname(dir), name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
