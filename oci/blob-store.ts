@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { syncDir, writeNewFile } from './atomic-file.js';
 import { DigestingStream, digestHex, sha256, VerifyingStream, type Digest } from './digest.js';
 import { OciError } from './errors.js';
+import { ownerState, stampedName, stampOf } from './owner.js';
 
 /** Cap on buffered blob reads (manifests, configs, indexes): ggcr and containerd use 4 MiB too. */
 export const DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024;
@@ -44,11 +45,31 @@ export function isTempBlobName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX);
 }
 
+/** Temp files of writers that are gone (killed mid-blob): best effort, once per store object. */
+function removeDeadTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const stamp = isTempBlobName(name) ? stampOf(name) : null;
+    if (stamp === null || ownerState(stamp) !== 'dead') continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // raced with another cleaner
+    }
+  }
+}
+
 /** A BlobStore over `<root>/blobs/sha256` (an OCI layout's blob directory). */
 export class DirBlobStore implements BlobStore {
   readonly root: string;
   private readonly dir: string;
   private dirReady = false;
+  private swept = false;
 
   constructor(root: string) {
     this.root = root;
@@ -177,7 +198,12 @@ export class DirBlobStore implements BlobStore {
       mkdirSync(this.dir, { recursive: true });
       this.dirReady = true;
     }
-    return join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    if (!this.swept) {
+      this.swept = true;
+      removeDeadTemps(this.dir);
+    }
+    // `.tmp-s<owner stamp>-<hex>`: a writer killed mid-blob leaves it for the next one to remove.
+    return join(this.dir, stampedName(TEMP_PREFIX.slice(0, -1), randomBytes(8).toString('hex')));
   }
 
   private async putBuffer(data: Buffer, expected: { digest?: Digest; size?: number }): Promise<{ digest: Digest; size: number }> {
