@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  OciLayout, VerifyingStream, decompressStream,
+  OciLayout, VerifyingStream, decompressStream, removeDeadTempSiblings, tempSiblingName,
   type BlobStore, type Descriptor, type Digest, type Image, type Layer, type Reference, type Registry,
 } from '../../oci/index.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -55,8 +55,10 @@ export async function prepareLayoutTarget(dir: string): Promise<LayoutTarget> {
     if (names.length > 0) throw new ExportError('INPUT', `${dir} exists and is not an OCI image layout`, { path: dir });
     emptyDir = true;
   }
-  // A new layout is built beside its final place and renamed there when complete.
-  const temp = join(dirname(dir), `.${basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);
+  // A new layout is built beside its final place and renamed there when complete; the stamped
+  // name lets the next export remove it if we are killed (what killed exports left goes first).
+  await removeDeadTempSiblings(dir);
+  const temp = tempSiblingName(dir, randomBytes(6).toString('hex'));
   const layout = await OciLayout.create(temp);
   return {
     dir,
