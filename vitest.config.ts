@@ -9,5 +9,7 @@ export default defineConfig({
     // Mounts and fixture caches are shared machine state: keep file-level parallelism modest.
     maxWorkers: 2,
     setupFiles: ['test/helpers/setup.ts'],
+    // Builds dist/ once for the tests that spawn the compiled CLI.
+    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });

@@ -2,12 +2,12 @@
 // and CLI), steps that change nothing, the layers' media-type family, reproducible layers with
 // SOURCE_DATE_EPOCH, the scan snapshotter against overlay, and the COPY/ADD flags that are
 // implemented or refused (--parents, --link, --checksum, --keep-git-dir).
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OciLayout, validateLayout, type Image } from '../../oci/index.js';
 import { BuildError } from '../../src/build/index.js';
 import { runApply, type ApplyOutcome } from '../../src/cli/apply.js';
@@ -110,10 +110,6 @@ async function dockerMediaTypeBase(dir: string): Promise<string> {
 }
 
 describe.skipIf(!isRoot)('build engine (real chroot runs on busybox)', () => {
-  beforeAll(() => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'inherit' });
-  });
-
   it('a failing RUN is a BuildError RUN_FAILED with the instruction, its line and the exit code', async () => {
     const e = await failure(apply(`${HEAD}RUN echo first > /first\n\nRUN echo about to fail && exit 7\nRUN echo never > /never\n`));
     expect(e.code).toBe('RUN_FAILED');
