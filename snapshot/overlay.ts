@@ -55,6 +55,8 @@ class OverlayWorkspace implements Workspace {
   private mounted = false;
   private closed = false;
   private volatile = true;
+  /** Symlinks made in l/: stack position → target. */
+  private readonly linked = new Map<number, string>();
 
   constructor(
     private readonly dir: string,
@@ -79,8 +81,12 @@ class OverlayWorkspace implements Workspace {
       if (seen.has(real)) continue;
       seen.add(real);
       const name = `l/${i}`;
-      await rm(join(this.dir, name), { force: true });
-      await symlink(real, join(this.dir, name));
+      // Stack positions never change what they hold: a link made for an earlier mount is reused.
+      if (this.linked.get(i) !== real) {
+        await rm(join(this.dir, name), { force: true });
+        await symlink(real, join(this.dir, name));
+        this.linked.set(i, real);
+      }
       names.push(name);
     }
     if (names.length === 0) {
