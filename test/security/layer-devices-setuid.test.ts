@@ -101,8 +101,8 @@ describe.runIf(isRoot && hasDist)('hostile layers: device nodes and setuid files
       const r = await applyCli(join(scratch, snapshotter), layout, { dockerfile, snapshotter });
       expect(r.stderr).not.toMatch(/ERROR/);
       expect(r.code).toBe(0);
-      // RUN output lines are `  │ <line>` (the command line itself also contains these words).
-      const said = r.stderr.split('\n').filter((l) => l.startsWith('  │ ')).map((l) => l.slice(4).trim());
+      // RUN output lines are `[n/m] │ <line>` in plain progress (the command line itself also contains these words).
+      const said = r.stderr.split('\n').filter((l) => /^(\S*\s+)?\[\d+\/\d+\] │ /.test(l)).map((l) => l.replace(/^.*?│ /, '').trim());
       expect(said).toEqual(['layer-dev-refused', 'own-dev-refused', 'devtmpfs-dev-refused', '00 00 00 00', 'dev-ok']);
       // The node RUN made is in the new layer, as data.
       const img = await (await OciLayout.open(r.out)).image({ tag: 'latest' });
