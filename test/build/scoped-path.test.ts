@@ -1,40 +1,28 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildError } from '../../src/build/errors.js';
 import { climbsOutOfRoot, resolveScoped } from '../../src/build/scoped-path.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-describe('resolveScoped: a chroot view of paths', () => {
-  it('follows relative and absolute symlinks without leaving the root', async () => {
+// The resolution itself is the executor's resolveInRoot (test/executor/root-file.test.ts); here
+// only what the build module adds: its error type, and Dockerfile paths that climb out.
+describe('resolveScoped', () => {
+  it('resolves inside the root and reports a symlink loop as a BuildError', async () => {
     const root = await tmpDir();
     mkdirSync(join(root, 'usr/lib64'), { recursive: true });
-    symlinkSync('usr/lib64', join(root, 'lib64'));
     symlinkSync('/', join(root, 'escape'));
-    symlinkSync('../../../../etc', join(root, 'usr/up'));
-    symlinkSync('/usr/lib64/missing', join(root, 'dangling'));
-    expect(resolveScoped(root, '/lib64/x').rel).toBe('usr/lib64/x');
-    expect(resolveScoped(root, '/escape/etc/passwd').rel).toBe('etc/passwd');
-    expect(resolveScoped(root, '/usr/up/shadow').rel).toBe('etc/shadow');
-    expect(resolveScoped(root, '/../../etc').rel).toBe('etc');
-    expect(resolveScoped(root, 'dangling').rel).toBe('usr/lib64/missing');
-    expect(resolveScoped(root, 'dangling', { followFinal: false }).rel).toBe('dangling');
-    expect(resolveScoped(root, '/lib64/x').hostPath).toBe(join(root, 'usr/lib64/x'));
-  });
-
-  it('reports symlink loops as a typed error', async () => {
-    const root = await tmpDir();
     symlinkSync('b', join(root, 'a'));
     symlinkSync('a', join(root, 'b'));
-    writeFileSync(join(root, 'f'), '');
-    expect(() => resolveScoped(root, '/a/x')).toThrow(BuildError);
-    let code: string | undefined;
+    expect(resolveScoped(root, '/escape/usr/lib64/x').rel).toBe('usr/lib64/x');
+    let err: unknown;
     try {
-      resolveScoped(root, '/a');
+      resolveScoped(root, '/a/x');
     } catch (e) {
-      code = (e as BuildError).code;
+      err = e;
     }
-    expect(code).toBe('SYMLINK_LOOP');
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).code).toBe('SYMLINK_LOOP');
   });
 
   it('detects Dockerfile paths that climb out of the context', () => {
