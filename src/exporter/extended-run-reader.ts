@@ -118,7 +118,7 @@ export async function readExtendedImageDir(dir: string): Promise<ExtendedRunImag
   const rawConfig = await readBlob(dir, configDigest);
   const config = parseJson(rawConfig, blobPath(dir, configDigest)) as ConfigFile;
   const diffIDs = Array.isArray(config.rootfs?.diff_ids) ? config.rootfs.diff_ids : [];
-  const history = Array.isArray(config.history) ? config.history : [];
+  const history = historyOf(config, blobPath(dir, configDigest), dir, configDigest);
 
   const layers: ExtendedLayer[] = [];
   const extensionLayers: ExtensionLayer[] = [];
@@ -150,6 +150,22 @@ export async function readExtendedImageDir(dir: string): Promise<ExtendedRunImag
     extensionLayers.push(layer);
   }
   return { dir, indexDescriptor, manifestDigest, manifestMediaType, rawManifest, manifest, configDigest, rawConfig, config, layers, extensionLayers };
+}
+
+/**
+ * The config's history as Go's json reads it into []v1.History: a null entry is an empty one;
+ * anything else that is not an object cannot be read (it was a TypeError further on).
+ */
+function historyOf(config: ConfigFile, where: string, dir: string, digest: string): History[] {
+  const raw: unknown = (config as { history?: unknown }).history;
+  if (!Array.isArray(raw)) return [];
+  return raw.map((h, i) => {
+    if (h === null) return {};
+    if (typeof h !== 'object' || Array.isArray(h)) {
+      throw new ExportError('EXTENDED_LAYOUT', `${where}: history[${i}] is not an object`, { path: dir, digest });
+    }
+    return h as History;
+  });
 }
 
 /** The lifecycle's getHistoryForNonEmptyLayerAtIndex: the idx-th entry that is not empty_layer. */
