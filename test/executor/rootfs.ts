@@ -56,7 +56,11 @@ export function mountsUnder(dir: string): string[] {
  * any time: mount points under the temp directories are left out, except under `keep`.
  */
 export function mountTable(keep?: string): string[] {
-  const scratch = [tmpdir(), '/tmp', '/var/tmp'].map((d) => d.replace(/\/+$/, ''));
+  // /dev/shm: the differential tests keep buildah's and our scratch there; the containers dirs:
+  // buildah's own storage when the bench or differential tests run beside us.
+  const scratch = [tmpdir(), '/tmp', '/var/tmp', '/dev/shm', '/var/lib/containers', '/run/containers'].map((d) =>
+    d.replace(/\/+$/, ''),
+  );
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
