@@ -92,6 +92,8 @@ function markdown(r: Results, pngNote: string, notes: string): string {
   for (const b of r.bases) {
     L.push(`## ${b.name} (${b.layers} layer${b.layers === 1 ? '' : 's'}, ${(b.compressedBytes / 1e6).toFixed(1)} MB compressed)`, '');
     L.push(refLine(r, b.name), '');
+    const loads = r.samples.filter((x) => x.base === b.name).map((x) => x.loadavg1);
+    if (loads.length > 0) L.push(`Load average (1 min) when the samples on this base started: median ${median(loads).toFixed(1)}, ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${r.machine.cores} cores.`, '');
     const scen = r.scenarios;
     L.push('Wall time, median (min–max):', '');
     L.push(table(['scenario', ...r.engines.map((e) => e.label)], scen.map((s) => [s.short, ...r.engines.map((e) => (s.skip[b.name] ? 'skipped' : cellText(findCell(cells, b.name, s.name, e.id))))])), '');
@@ -99,7 +101,7 @@ function markdown(r: Results, pngNote: string, notes: string): string {
     const peers = r.engines.filter((e) => e.tool === 'buildah');
     if (ours.length > 0 && peers.length > 0) {
       L.push('Speedup over buildah at the same temperature (buildah time / ours, pair by pair, median; >1 means cnb-extender is faster):', '');
-      const cols = ours.flatMap((e) => ['overlay', 'vfs'].map((d) => [e, `speedup vs buildah-${d}-${e.temperature}`, `${e.label.replace('cnbx ', '')} vs buildah ${d}`] as const))
+      const cols = ours.filter((e) => !e.sparse).flatMap((e) => ['overlay', 'vfs'].map((d) => [e, `speedup vs buildah-${d}-${e.temperature}`, `${e.label.replace('cnbx ', '')} vs buildah ${d}`] as const))
         .filter(([, k]) => cells.some((c) => c.base === b.name && c.ratios[k]));
       if (cols.length > 0) {
         L.push(table(['scenario', ...cols.map(([, , l]) => l)], scen.map((s) => [s.short, ...cols.map(([e, k]) => {
