@@ -2,18 +2,18 @@
 // selected scenario with every selected engine, the engines' order rotated per iteration, so that
 // the things compared ran minutes apart on the same machine state (A B A B …).
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureDir, runnerFor, selectEngines, type EngineRunner, type RunContext } from './engines.js';
+import { ENGINES, ensureDir, runnerFor, selectEngines, type EngineRunner, type RunContext } from './engines.js';
 import { describeMachine } from './machine.js';
 import { baseFacts, runReference } from './references.js';
-import { ensureContext, loadScenarios } from './scenarios.js';
+import { ensureContext, loadScenarios, SCENARIO_ORDER } from './scenarios.js';
 import { fmtS } from './stats.js';
 import { summarize } from './summarize.js';
 import { writeReport } from './report.js';
-import type { BaseName, BenchOptions, ReferenceId, Results, Sample, Scenario } from './types.js';
+import { ALL_BASES, type BaseName, type BatchInfo, type BenchOptions, type ReferenceId, type Results, type Sample, type Scenario } from './types.js';
 
 /** The repository root: the first parent of this file that holds bench/scenarios. */
 export function repoRoot(): string {
@@ -28,9 +28,52 @@ export function repoRoot(): string {
 
 const BASE_REFS: ReferenceId[] = ['tar-xzf', 'pigz-tar', 'cnbx-materialize'];
 
-/** The slowest cells: buildah on the large base for scenarios other than the trivial one. */
-function isSlow(base: BaseName, scenario: string, engineId: string): boolean {
-  return base === 'debian-large' && engineId.startsWith('buildah-') && scenario !== 'trivial';
+/** The slowest cells: buildah on the large base (1–3 minutes a run, most of it `buildah push`). */
+function isSlow(base: BaseName, engineId: string): boolean {
+  return base === 'debian-large' && engineId.startsWith('buildah-');
+}
+
+/**
+ * The batches already in <outDir>/results.json, for `--merge`. A file written before batches
+ * existed becomes batch 0, described from its own top-level fields.
+ */
+function previousRun(outDir: string): { prev: Results; batches: BatchInfo[] } | null {
+  const file = join(outDir, 'results.json');
+  if (!existsSync(file)) return null;
+  const prev = JSON.parse(readFileSync(file, 'utf8')) as Results;
+  if (prev.schema !== 1) throw new Error(`${file}: schema ${String(prev.schema)}, expected 1: cannot merge into it`);
+  const batches = prev.batches ?? [batchInfo(0, prev)];
+  return { prev, batches };
+}
+
+function batchInfo(batch: number, r: Pick<Results, 'startedAt' | 'finishedAt' | 'options' | 'machine' | 'engines' | 'bases' | 'scenarios'>): BatchInfo {
+  return {
+    batch,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    bases: r.bases.map((b) => b.name),
+    scenarios: r.scenarios.map((s) => s.name),
+    engines: r.engines.map((e) => e.id),
+    runs: r.options.runs,
+    slowRuns: r.options.slowRuns,
+    refs: r.options.refs,
+    gitCommit: r.machine.gitCommit,
+    tree: r.machine.tree,
+    gitDirty: r.machine.gitDirty,
+    loadavgStart: r.machine.loadavgStart,
+    ...(r.machine.loadavgEnd ? { loadavgEnd: r.machine.loadavgEnd } : {}),
+  };
+}
+
+/** Union of two lists, in the order `order` gives (unknown names last, in their first order). */
+function unionOrdered<T>(a: readonly T[], b: readonly T[], order: readonly T[], same: (x: T, y: T) => boolean = (x, y) => x === y): T[] {
+  const out: T[] = [];
+  for (const x of [...a, ...b]) if (!out.some((y) => same(x, y))) out.push(x);
+  const rank = (x: T) => {
+    const i = order.findIndex((y) => same(x, y));
+    return i < 0 ? order.length : i;
+  };
+  return out.map((x, i) => [x, i] as const).sort((p, q) => rank(p[0]) - rank(q[0]) || p[1] - q[1]).map(([x]) => x);
 }
 
 function rotate<T>(xs: readonly T[], by: number): T[] {
@@ -74,30 +117,52 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
   for (const s of scenarios) if (s.context) ensureContext(opts.workDir, s.context);
   const ctx: RunContext = { opts, repoDir, logFile, tmpDir, layout: (b) => layouts.get(b)! };
 
+  const merged = opts.merge ? previousRun(opts.outDir) : null;
+  const batch = merged ? Math.max(...merged.batches.map((b) => b.batch)) + 1 : 0;
+  if (merged) {
+    const commits = new Set(merged.batches.map((b) => b.gitCommit));
+    opts.log(`merging into ${join(opts.outDir, 'results.json')} as batch ${batch} (${merged.prev.samples.length} earlier samples${commits.has(machine.gitCommit) && commits.size === 1 ? '' : `; WARNING: earlier batches measured ${[...commits].map((c) => c.slice(0, 12)).join(', ')}, this one ${machine.gitCommit.slice(0, 12)}`})`);
+  }
   const samples: Sample[] = [];
   const rawFile = join(opts.workDir, 'samples.jsonl');
   writeFileSync(rawFile, '');
   let seq = 0;
   const record = (s: Omit<Sample, 'seq' | 'startedAt'>, startedAt: string) => {
-    const full: Sample = { ...s, seq: seq++, startedAt };
+    const full: Sample = { ...s, batch, seq: seq++, startedAt };
     samples.push(full);
     appendFileSync(rawFile, `${JSON.stringify(full)}\n`);
     const what = s.scenario ? `${s.scenario} ${s.subject}` : s.subject;
     const rss = Number.isFinite(s.maxRssMiB) ? ` ${(s.maxRssMiB * 1.048576).toFixed(0)} MB` : '';
     opts.log(`  [${s.base} ${s.iteration + 1}] ${what.padEnd(40)} ${s.ok ? `${fmtS(s.wallS).padStart(8)}${rss}` : `FAILED: ${s.error?.split('\n')[0]}`}`);
   };
-  const results = (): Results => ({
-    schema: 1,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    options: { ...opts, log: undefined } as unknown as Results['options'],
-    machine: { ...machine, loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
-    bases: opts.bases.map((b) => ({ name: b, layout: layouts.get(b)!, ...baseFacts(layouts.get(b)!) })),
-    scenarios: scenarios.map(({ name, title, short, notes, skip }) => ({ name, title, short, notes, skip })),
-    engines,
-    samples,
-    summary: summarize(samples, engines),
-  });
+  const results = (): Results => {
+    const mine: Results = {
+      schema: 1,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      options: { ...opts, log: undefined } as unknown as Results['options'],
+      machine: { ...machine, loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+      bases: opts.bases.map((b) => ({ name: b, layout: layouts.get(b)!, ...baseFacts(layouts.get(b)!) })),
+      scenarios: scenarios.map(({ name, title, short, notes, skip }) => ({ name, title, short, notes, skip })),
+      engines,
+      samples,
+      summary: { cells: [], targets: [] },
+    };
+    mine.batches = [...(merged?.batches ?? []), batchInfo(batch, mine)];
+    if (merged) {
+      // The union of what every batch measured; top-level startedAt and machine describe the
+      // whole file (first start, this machine), each batch keeps its own times, commit and load.
+      const p = merged.prev;
+      mine.startedAt = merged.batches[0]?.startedAt ?? p.startedAt;
+      mine.machine = { ...mine.machine, loadavgStart: merged.batches[0]?.loadavgStart ?? p.machine.loadavgStart };
+      mine.bases = unionOrdered(p.bases, mine.bases, ALL_BASES.map((name) => ({ name, layers: 0, compressedBytes: 0, layout: '' })), (x, y) => x.name === y.name);
+      mine.scenarios = unionOrdered(p.scenarios, mine.scenarios, SCENARIO_ORDER.map((name) => ({ name, title: '', short: '', notes: {}, skip: {} })), (x, y) => x.name === y.name);
+      mine.engines = unionOrdered(p.engines, mine.engines, ENGINES, (x, y) => x.id === y.id);
+      mine.samples = [...p.samples.map((x) => ({ ...x, batch: x.batch ?? 0 })), ...samples];
+    }
+    mine.summary = summarize(mine.samples, mine.engines);
+    return mine;
+  };
   const save = (r: Results) => {
     const file = join(opts.outDir, 'results.json');
     writeFileSync(`${file}.tmp`, `${JSON.stringify(r, null, 1)}\n`);
@@ -131,7 +196,7 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
             }
           }
           for (const r of rotate(runners, it)) {
-            if (it >= opts.slowRuns && isSlow(base, s.name, r.def.id)) continue;
+            if (it >= opts.slowRuns && isSlow(base, r.def.id)) continue;
             if (r.def.onlyScenarios && !r.def.onlyScenarios.includes(s.name)) continue;
             await runOne(r, s, base, it, record);
           }

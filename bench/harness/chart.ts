@@ -43,7 +43,7 @@ export function renderChart(r: Results): string {
   const panelW = (W - labelW - 20 - gap * (bases.length - 1)) / Math.max(1, bases.length);
   const barH = 8;
   const rowH = engines.length * (barH + 1) + 14;
-  const top = 100;
+  const top = 124;
   const panelH = scenarios.length * rowH + 10;
   const out: string[] = [];
 
@@ -66,8 +66,12 @@ export function renderChart(r: Results): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   const m = r.machine;
-  out.push(`<text x="20" y="28" font-size="20" font-weight="bold">cnb-extender vs buildah: wall time per scenario (median of ${r.options.runs} run${r.options.runs === 1 ? '' : 's'}, bar; min–max, whisker; log scale)</text>`);
-  out.push(`<text x="20" y="48" font-size="12" fill="#444">${esc(`${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, ${m.workFs.split(' ')[0]}; node ${m.node}; ${m.buildah}; ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC; load avg at start ${m.loadavgStart[0]}`)}</text>`);
+  const ns = cells.filter((c) => c.scenario !== null && c.wall.n > 0).map((c) => c.wall.n);
+  const nText = ns.length === 0 ? '' : Math.min(...ns) === Math.max(...ns) ? `median of ${ns[0]} run${ns[0] === 1 ? '' : 's'}` : `median of ${Math.min(...ns)}–${Math.max(...ns)} runs`;
+  const loads = r.samples.map((s) => s.loadavg1).sort((a, b) => a - b);
+  const loadText = loads.length > 0 ? `load avg (1 min) at sample start: median ${loads[Math.floor(loads.length / 2)]!.toFixed(1)}, max ${loads[loads.length - 1]!.toFixed(1)}` : '';
+  out.push(`<text x="20" y="28" font-size="20" font-weight="bold">cnb-extender vs buildah: wall time per scenario (${nText}, bar; min–max, whisker; log scale)</text>`);
+  out.push(`<text x="20" y="48" font-size="12" fill="#444">${esc(`${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Linux ${m.kernel}, ${m.workFs.split(' ')[0]}; node ${m.node}; ${m.buildah.replace(/ version/, '').replace(/\s*\(.*$/, '')}; ${r.startedAt.slice(0, 16).replace('T', ' ')}–${r.finishedAt.slice(11, 16)} UTC; ${loadText}`)}</text>`);
   // Legend.
   engines.forEach((e, i) => {
     const lx = 20 + (i % 9) * 163;
@@ -100,6 +104,10 @@ export function renderChart(r: Results): string {
         out.push(`<text x="${px + 6}" y="${ry + rowH / 2}" font-size="10" fill="#888">skipped: ${esc(s.skip[base]!)}</text>`);
         return;
       }
+      if (!cells.some((c) => c.base === base && c.scenario === s.name)) {
+        out.push(`<text x="${px + 6}" y="${ry + rowH / 2}" font-size="10" fill="#888">not run in this benchmark</text>`);
+        return;
+      }
       engines.forEach((e, ei) => {
         const c = findCell(cells, base, s.name, e.id);
         const by = ry + ei * (barH + 1);
@@ -123,7 +131,8 @@ export function renderChart(r: Results): string {
   const gw = 560;
   out.push(`<text x="20" y="${bottomTop - 18}" font-size="14" font-weight="bold">Trivial extend: growth from small to large base (median wall, log scale)</text>`);
   out.push(`<rect x="${gx0}" y="${bottomTop}" width="${gw}" height="${bottomH}" fill="#fafafa" stroke="#ddd"/>`);
-  const gvals = engines.flatMap((e) => bases.map((b) => findCell(cells, b, 'trivial', e.id)?.wall.median)).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const gvals = [...engines.flatMap((e) => bases.map((b) => findCell(cells, b, 'trivial', e.id)?.wall.median)), ...bases.map((b) => findCell(cells, b, null, 'tar-xzf')?.wall.median)]
+    .filter((v): v is number => v !== undefined && Number.isFinite(v) && v > 0);
   const glo = Math.pow(10, Math.floor(Math.log10(Math.max(0.01, Math.min(...gvals, 1)))));
   const ghi = Math.pow(10, Math.ceil(Math.log10(Math.max(...gvals, 1) * 1.05)));
   const gy = (s: number) => bottomTop + bottomH - ((Math.log10(s) - Math.log10(glo)) / (Math.log10(ghi) - Math.log10(glo))) * bottomH;
@@ -143,7 +152,22 @@ export function renderChart(r: Results): string {
     for (const [i, v] of pts) out.push(`<circle cx="${gxb(i)}" cy="${gy(v)}" r="3.5" fill="${col}"/>`);
   }
   const tarPts = bases.map((b, i) => [i, findCell(cells, b, null, 'tar-xzf')?.wall.median] as const).filter(([, v]) => v !== undefined && Number.isFinite(v)) as Array<readonly [number, number]>;
-  if (tarPts.length > 0) out.push(`<polyline fill="none" stroke="#444" stroke-width="1.5" stroke-dasharray="4 3" points="${tarPts.map(([i, v]) => `${gxb(i)},${gy(v)}`).join(' ')}"/>`);
+  if (tarPts.length > 0) {
+    out.push(`<polyline fill="none" stroke="#444" stroke-width="1.5" stroke-dasharray="4 3" points="${tarPts.map(([i, v]) => `${gxb(i)},${gy(v)}`).join(' ')}"/>`);
+    const [li, lv] = tarPts[tarPts.length - 1]!;
+    out.push(`<text x="${gxb(li) + 6}" y="${gy(lv) + 12}" font-size="10" fill="#444">tar -xzf</text>`);
+  }
+  // Direct labels at the right end of each line (the colours are the legend's at the top).
+  const ends = engines.map((e) => {
+    const pts = bases.map((b, i) => [i, findCell(cells, b, 'trivial', e.id)?.wall.median] as const).filter(([, v]) => v !== undefined && Number.isFinite(v)) as Array<readonly [number, number]>;
+    return pts.length > 0 ? ([e, pts[pts.length - 1]!] as const) : null;
+  }).filter((x): x is NonNullable<typeof x> => x !== null).sort((a, b) => gy(a[1][1]) - gy(b[1][1]));
+  let lastY = -Infinity;
+  for (const [e, [i, v]] of ends) {
+    const yy = Math.max(gy(v) + 3, lastY + 10);
+    lastY = yy;
+    out.push(`<text x="${gxb(i) + 8}" y="${yy}" font-size="9" fill="${COLORS[e.id] ?? '#999'}">${esc(e.label)}</text>`);
+  }
 
   // Warm trivial breakdown.
   const bx0 = 820;

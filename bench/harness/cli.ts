@@ -8,7 +8,8 @@ import { ALL_BASES, type BaseName, type BenchOptions, type Results } from './typ
 
 const USAGE = `Usage: npm run bench -- [options]
   --runs N              runs per cell (default 3); the median, min and max are reported
-  --slow-runs N         runs for buildah on debian-large outside the trivial scenario (default: --runs)
+  --slow-runs N         runs for buildah on debian-large, every scenario (default: --runs); its
+                        ratios then pair only the iterations buildah ran in
   --bases a,b           busybox,debian,debian-large (default: all three)
   --scenarios a,b       scenario names under bench/scenarios (default: all)
   --engines a,b         engine ids or prefixes: cnbx, buildah, cnbx-overlay, buildah-vfs-cold, … (default: all)
@@ -18,6 +19,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --dist DIR            compiled tree to run cnb-extender from (default bench/work/dist)
   --out DIR             where results.json, RESULTS.md and the chart go (default bench/)
   --work DIR            scratch space (default bench/work/run)
+  --merge               add this run to DIR/results.json as a new batch (ratios pair within a
+                        batch) instead of replacing the file: run a matrix in several invocations
   --no-report           write results.json only
   --report-only         re-render RESULTS.md, the chart and the summary from DIR/results.json
 `;
@@ -64,6 +67,7 @@ export function parseOptions(argv: readonly string[], log: (l: string) => void):
       case '--out': o.outDir = resolve(val()); break;
       case '--work': o.workDir = resolve(val()); break;
       case '--no-report': o.report = false; break;
+      case '--merge': o.merge = true; break;
       case '--report-only': o.reportOnly = true; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
       // eslint-disable-next-line no-fallthrough

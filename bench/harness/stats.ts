@@ -15,10 +15,10 @@ export function stat(xs: readonly number[]): Stat {
 }
 
 /**
- * Ratios a[i] / b[i] of samples taken in the same iteration (interleaved, so both saw the same
- * machine state), summarised. Iterations present in only one of the two are left out.
+ * Ratios a[i] / b[i] of samples taken in the same iteration of the same batch (interleaved, so
+ * both saw the same machine state), summarised. Iterations present in only one of the two are left out.
  */
-export function pairwise(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): Stat {
+export function pairwise<K>(a: ReadonlyMap<K, number>, b: ReadonlyMap<K, number>): Stat {
   const r: number[] = [];
   for (const [i, x] of a) {
     const y = b.get(i);

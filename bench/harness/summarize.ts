@@ -6,12 +6,15 @@ import type { BaseName, Cell, EngineDef, Sample, Stat, Summary, TargetResult } f
 type Key = string;
 const key = (base: string, scenario: string | null, subject: string): Key => `${base}|${scenario ?? '-'}|${subject}`;
 
-/** wall time by iteration of one cell's successful samples. */
-function byIteration(samples: readonly Sample[], f: (s: Sample) => number | undefined = (s) => s.wallS): Map<number, number> {
-  const m = new Map<number, number>();
+/**
+ * Wall time (or `f`) of one cell's successful samples by batch and iteration: the pairing key of
+ * the ratios (iteration 0 of two merged batches are different machine states).
+ */
+function byIteration(samples: readonly Sample[], f: (s: Sample) => number | undefined = (s) => s.wallS): Map<string, number> {
+  const m = new Map<string, number>();
   for (const s of samples) {
     const v = f(s);
-    if (s.ok && v !== undefined && Number.isFinite(v)) m.set(s.iteration, v);
+    if (s.ok && v !== undefined && Number.isFinite(v)) m.set(`${s.batch ?? 0}/${s.iteration}`, v);
   }
   return m;
 }
@@ -77,6 +80,22 @@ export function findCell(cells: readonly Cell[], base: string, scenario: string 
 
 const SMALL: BaseName[] = ['busybox', 'debian'];
 
+const pct = (x: number) => `${Math.round(Math.abs(x) * 100)} %`;
+
+/** How `value` stands against an upper limit: the margin to spare, or how far over it is. */
+function atMost(value: number, limit: number, f: (x: number) => string): string {
+  return value <= limit
+    ? `${f(value)} against ≤ ${f(limit)}: ${pct((limit - value) / limit)} to spare`
+    : `${f(value)} against ≤ ${f(limit)}: over by ${pct(value / limit - 1)}`;
+}
+
+/** How `value` stands against a lower bound. */
+function atLeast(value: number, limit: number, f: (x: number) => string): string {
+  return value >= limit
+    ? `${f(value)} against ≥ ${f(limit)}: ${pct(value / limit - 1)} above`
+    : `${f(value)} against ≥ ${f(limit)}: short by ${pct(1 - value / limit)}`;
+}
+
 function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
   const out: TargetResult[] = [];
   const cell = (b: string, s: string | null, e: string) => findCell(cells, b, s, e);
@@ -88,7 +107,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
     const c = cell('debian-large', 'trivial', 'cnbx-overlay-cold');
     const r = c?.ratios['/ tar -xzf'];
     out.push(r && r.n > 0
-      ? { id: 'cold-vs-tar', text, status: r.median <= 1.3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} of tar (overlay; ${fmtS(c!.wall.median)} vs tar ${fmtS(c!.wall.median / r.median)})` }
+      ? { id: 'cold-vs-tar', text, status: r.median <= 1.3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} of tar (overlay; ${fmtS(c!.wall.median)} vs tar ${fmtS(c!.wall.median / r.median)}; n=${r.n})`, margin: atMost(r.median, 1.3, fmtRatio) }
       : notMeasured('cold-vs-tar', text, 'needs debian-large, trivial, cnbx-overlay-cold and the tar reference'));
   }
   {
@@ -96,7 +115,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
     const c = cell('debian-large', 'trivial', 'cnbx-overlay-cold');
     const r = c?.ratios['speedup vs buildah-overlay-cold'];
     out.push(r && r.n > 0
-      ? { id: 'cold-vs-buildah', text, status: r.median >= 3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} faster` }
+      ? { id: 'cold-vs-buildah', text, status: r.median >= 3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} faster (n=${r.n} pairs)`, margin: atLeast(r.median, 3, fmtRatio) }
       : notMeasured('cold-vs-buildah', text, 'needs debian-large, trivial, cnbx-overlay-cold and buildah-overlay-cold'));
   }
   // 2. Warm trivial extend under 1 s, the same on small and large bases.
@@ -110,6 +129,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
       const large = per.find(([b]) => b === 'debian-large')?.[1];
       const growth = small && large ? large.wall.median / small.wall.median : NaN;
       const flat = Number.isFinite(growth) ? growth <= 1.2 : true;
+      const slowest = per.reduce((a, b) => (b[1]!.wall.median > a[1]!.wall.median ? b : a));
       const sparse = (['busybox', 'debian', 'debian-large'] as const).map((b) => [b, cell(b, 'trivial', 'cnbx-overlay-warm-sparse')] as const).filter(([, c]) => c && c.wall.n > 0);
       out.push({
         id: 'warm-trivial',
@@ -117,6 +137,8 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
         status: under && flat ? 'met' : 'missed',
         figure: per.map(([b, c]) => `${b} ${fmtS(c!.wall.median)}`).join(', ') + (Number.isFinite(growth) ? `; large/small ${fmtRatio(growth)}` : '') +
           (sparse.length > 0 ? ` (sparse output, as the lifecycle writes: ${sparse.map(([b, c]) => `${b} ${fmtS(c!.wall.median)}`).join(', ')})` : ''),
+        margin: `slowest (${slowest[0]}) ${atMost(slowest[1]!.wall.median, 1, fmtS)}` +
+          (Number.isFinite(growth) ? `; large/small ${atMost(growth, 1.2, fmtRatio)}` : '; large/small not measured (needs busybox or debian, and debian-large)'),
       });
     }
   }
@@ -134,6 +156,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
         text,
         status: worst >= 0.8 ? 'met' : 'missed',
         figure: rows.map(([b, c]) => `${b} ${fmtRatio(c!.ratios['snapshot throughput / pigz -6']!.median)} (commit ${fmtS(c!.commitMs!.median / 1000)})`).join(', '),
+        margin: `worst ${atLeast(worst, 0.8, fmtRatio)}`,
       });
     }
   }
@@ -150,6 +173,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
         text,
         status: worst.rssMiB.max * 1.048576 < 250 ? 'met' : 'missed',
         figure: `worst ${mb(worst.rssMiB.max)} MB (${worst.base}, ${worst.scenario}, ${worst.subject})`,
+        margin: atMost(worst.rssMiB.max * 1.048576, 250, (x) => `${x.toFixed(0)} MB`),
       });
     }
   }
@@ -159,7 +183,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
     const c = cell('debian-large', null, 'cnbx-materialize');
     const r = c?.ratios['/ tar -xzf'];
     out.push(r && r.n > 0
-      ? { id: 'materialize', text, status: r.median <= 1.3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} of tar (${fmtS(c!.wall.median)})` }
+      ? { id: 'materialize', text, status: r.median <= 1.3 ? 'met' : 'missed', figure: `${fmtStat(r, fmtRatio)} of tar (${fmtS(c!.wall.median)})`, margin: atMost(r.median, 1.3, fmtRatio) }
       : notMeasured('materialize', text, 'needs debian-large and the references'));
   }
   // 6. Overlay snapshot of a one-file change.
@@ -177,6 +201,7 @@ function evaluateTargets(cells: readonly Cell[]): TargetResult[] {
         text,
         status: under && flat ? 'met' : 'missed',
         figure: rows.map(([b, s]) => `${b} ${s.median.toFixed(0)} ms`).join(', '),
+        margin: `slowest ${atMost(Math.max(...rows.map(([, s]) => s.median)), 50, (x) => `${x.toFixed(0)} ms`)}` + (small && large ? `; large ${large.median.toFixed(0)} ms against ≤ 1.5 × small + 5 ms = ${(small.median * 1.5 + 5).toFixed(0)} ms` : ''),
       });
     }
   }

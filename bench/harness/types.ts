@@ -66,6 +66,12 @@ export interface Sample {
   /** An EngineDef id or a ReferenceId. */
   subject: string;
   kind: 'engine' | 'reference';
+  /**
+   * Which invocation of the harness took the sample (`--merge` appends a batch to an existing
+   * results.json; absent in files written before batches: 0). Ratios pair samples of the same
+   * batch and iteration only.
+   */
+  batch?: number;
   iteration: number;
   /** Position of this sample in the whole run (0-based), to see drift. */
   seq: number;
@@ -106,6 +112,8 @@ export interface BenchOptions {
   trace: boolean;
   /** Write RESULTS.md and the chart (off for the smoke test's speed: on by default). */
   report: boolean;
+  /** Append this run as a new batch to <outDir>/results.json instead of replacing it. */
+  merge?: boolean;
   log: (line: string) => void;
 }
 
@@ -129,6 +137,24 @@ export interface MachineInfo {
   loadavgEnd?: number[];
 }
 
+/** One invocation of the harness whose samples are in results.json. */
+export interface BatchInfo {
+  batch: number;
+  startedAt: string;
+  finishedAt: string;
+  bases: BaseName[];
+  scenarios: string[];
+  engines: string[];
+  runs: number;
+  slowRuns: number;
+  refs: boolean;
+  gitCommit: string;
+  tree: MachineInfo['tree'];
+  gitDirty: string[];
+  loadavgStart: number[];
+  loadavgEnd?: number[];
+}
+
 export interface Results {
   schema: 1;
   startedAt: string;
@@ -138,6 +164,8 @@ export interface Results {
   bases: Array<{ name: BaseName; layers: number; compressedBytes: number; layout: string }>;
   scenarios: Array<Pick<Scenario, 'name' | 'title' | 'short' | 'notes' | 'skip'>>;
   engines: EngineDef[];
+  /** The invocations merged into this file, oldest first (absent in files without batches). */
+  batches?: BatchInfo[];
   samples: Sample[];
   summary: Summary;
 }
@@ -169,6 +197,8 @@ export interface TargetResult {
   text: string;
   status: 'met' | 'missed' | 'not measured';
   figure: string;
+  /** How far from the limit: "by 23 % (1.60× against ≤ 1.3×)", "with 12 % to spare". */
+  margin?: string;
   reason?: string;
 }
 
