@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic, writeNewFile } from './atomic-file.js';
-import { DirBlobStore, isNotFound, DEFAULT_MAX_JSON_BYTES } from './blob-store.js';
+import { DirBlobStore, isNotFound, DEFAULT_MAX_JSON_BYTES, type BlobStore } from './blob-store.js';
 import { isDigest, type Digest } from './digest.js';
 import { isOciError, OciError } from './errors.js';
 import type { Image, Layer } from './image.js';
@@ -42,6 +43,17 @@ export interface WriteImageOptions {
   layers?: 'all' | 'none' | ((l: Layer, i: number) => boolean);
   /** index.json then lists only this image (what the lifecycle's sparse layouts look like). */
   replaceIndex?: boolean;
+  /**
+   * Stores whose blob files this layout may share instead of copying them: a hard link on one
+   * filesystem, else a copy-on-write clone where the filesystem makes one, else the ordinary
+   * copy (read and verified). Only for stores whose blobs are written once (temp file + rename,
+   * as DirBlobStore and every layout of ours write them) and never opened for writing in place:
+   * a hard link shares the inode, so an in-place write to one name would change the other, and
+   * nothing of ours ever writes one. Their content is trusted as this layout's own: a shared
+   * blob is not read here (that is the point: O(1) in its size), only its size is checked; its
+   * digest is checked when it is read, as every blob read is.
+   */
+  linkFrom?: readonly BlobStore[];
 }
 
 /** An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`), possibly sparse. */
@@ -133,7 +145,11 @@ export class OciLayout {
     if (opts.tag !== undefined) checkTag(opts.tag);
     const filter = opts.layers ?? 'all';
     const selected = img.layers.filter((l, i) => (filter === 'all' ? true : filter === 'none' ? false : filter(l, i)));
-    await eachLimited(selected, 2, (l) => this.putLayer(l));
+    const shared = { count: 0 };
+    await eachLimited(selected, 2, (l) => this.putLayer(l, opts.linkFrom ?? [], shared));
+    // Linked blobs are new names in blobs/sha256: make them as durable as the copied ones before
+    // index.json can point at them.
+    if (shared.count > 0) await syncDir(join(this.dir, 'blobs', 'sha256'));
     await this.blobs.put(img.rawConfig, { digest: img.manifest.config.digest });
     await this.blobs.put(img.rawManifest, { digest: img.digest });
 
@@ -150,11 +166,56 @@ export class OciLayout {
     return desc;
   }
 
-  private async putLayer(l: Layer): Promise<void> {
+  private async putLayer(l: Layer, linkFrom: readonly BlobStore[], shared: { count: number }): Promise<void> {
     const d = l.descriptor;
     const st = await this.blobs.stat(d.digest);
     if (st !== null && (!this.verifySizes || st.size === d.size)) return;
+    if (st === null) {
+      for (const from of linkFrom) {
+        if (await this.shareBlob(from, d)) {
+          shared.count++;
+          return;
+        }
+      }
+    }
     await this.blobs.put(await l.open(), this.verifySizes ? { digest: d.digest, size: d.size } : { digest: d.digest });
+  }
+
+  /**
+   * Puts `from`'s file for `d` into this layout without copying its bytes: link(2), else (another
+   * filesystem, links refused) a reflink clone. False when `from` lacks it, has it with another
+   * size, or neither works; the caller then copies it the ordinary, verifying way.
+   */
+  private async shareBlob(from: BlobStore, d: Descriptor): Promise<boolean> {
+    const src = from.path(d.digest);
+    const target = this.blobs.path(d.digest);
+    if (src === target) return false;
+    const st = await stat(src).catch(() => null);
+    if (st === null || !st.isFile() || (this.verifySizes && st.size !== d.size)) return false;
+    try {
+      await link(src, target); // the name appears complete or not at all
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return (await this.blobs.stat(d.digest)) !== null; // a concurrent writer put it
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') return false;
+    }
+    // A clone shares extents, not the inode: later writes to either file stay apart.
+    const tmp = this.blobs.tempPath();
+    try {
+      await copyFile(src, tmp, fsConstants.COPYFILE_FICLONE_FORCE);
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.blobs.putFile(tmp, d.digest);
+      return true;
+    } catch {
+      await rm(tmp, { force: true });
+      return false;
+    }
   }
 
   private async readJsonBlob(d: Descriptor): Promise<Buffer> {

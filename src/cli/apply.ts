@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { DirBlobStore, OciLayout, parseLayoutRef, type Image } from '../../oci/index.js';
+import { DirBlobStore, OciLayout, parseLayoutRef, type BlobStore, type Image } from '../../oci/index.js';
 import { chooseSnapshotter, LayerCache, type SnapshotterName } from '../../snapshot/index.js';
 import { buildImage, loadExtensionDockerfile, type BuildResult, type BuildStepReport } from '../build/index.js';
 import { ChrootExecutor } from '../executor/index.js';
@@ -103,7 +103,7 @@ export async function runApply(req: ApplyRequest, log: Logger, io: ApplyIO = {})
     const ownBlob = (i: number) => (i < baseCount ? null : store.path(result.image.layers[i]!.descriptor.digest));
     const write = p ? writeTask(p, outRef.dir, result.image, layers) : undefined;
     try {
-      await writeOutputLayout(outRef.dir, result.image, { ...(outRef.tag ? { tag: outRef.tag } : {}), layers, ownBlob });
+      await writeOutputLayout(outRef.dir, result.image, { ...(outRef.tag ? { tag: outRef.tag } : {}), layers, ownBlob, baseBlobs: baseLayout.blobs });
     } catch (e) {
       write?.fail();
       throw new ApplyOutputError(outRef.dir, e);
@@ -121,10 +121,16 @@ export async function runApply(req: ApplyRequest, log: Logger, io: ApplyIO = {})
 /**
  * Writes an image to a layout. A new layout is built beside the target and renamed into place; an
  * existing one gets its blobs first and its index.json last (atomically), so a failure leaves it
- * as it was apart from unreferenced blobs.
+ * as it was apart from unreferenced blobs. Base layer blobs are hard-linked from the base layout
+ * (cloned or copied across filesystems, see WriteImageOptions.linkFrom): copying them made the
+ * output write O(base size), most of a warm trivial apply. Sharing the inode is safe because we
+ * never write a blob in place: every blob writer of ours writes a temp file and renames it, so a
+ * later write under either name makes a new inode and leaves the other's bytes alone. (Someone
+ * editing a base blob in place by hand would change both; every read verifies the digest, so
+ * that shows as DIGEST_MISMATCH, as it would in the base layout itself.)
  */
-async function writeOutputLayout(dir: string, image: Image, opts: { tag?: string; layers: 'all' | ((l: unknown, i: number) => boolean); ownBlob: OwnBlobPath }): Promise<void> {
-  const write = { ...(opts.tag !== undefined ? { tag: opts.tag } : {}), layers: opts.layers };
+async function writeOutputLayout(dir: string, image: Image, opts: { tag?: string; layers: 'all' | ((l: unknown, i: number) => boolean); ownBlob: OwnBlobPath; baseBlobs: BlobStore }): Promise<void> {
+  const write = { ...(opts.tag !== undefined ? { tag: opts.tag } : {}), layers: opts.layers, linkFrom: [opts.baseBlobs] };
   if (existsSync(dir)) {
     const layout = await OciLayout.open(dir);
     await moveNewLayerBlobs(layout, image, opts.layers, opts.ownBlob);
@@ -150,9 +156,7 @@ async function writeOutputLayout(dir: string, image: Image, opts: { tag?: string
  * ago, and the store is deleted with the work dir anyway. Letting writeImage copy them instead
  * reads, hashes and writes every byte again: seconds for a 200 MB layer. Whatever cannot be
  * renamed (another filesystem) is left to writeImage, which copies and verifies it as before.
- * Base layers are left to writeImage too: sharing their inodes with the base layout (hard links)
- * would make a full output O(1) in the base's size, but an in-place write to either layout would
- * then change both.
+ * Base layers are left to writeImage, which links them from the base layout.
  */
 async function moveNewLayerBlobs(layout: OciLayout, image: Image, layers: 'all' | ((l: unknown, i: number) => boolean), ownBlob: OwnBlobPath): Promise<void> {
   let moved = 0;
