@@ -116,7 +116,12 @@ function paxTime(v: string | undefined, fallback: Date | undefined): number {
     if (!/^-?[0-9]{1,19}(\.[0-9]*)?$/.test(v)) throw new TarFormatError(`bad PAX mtime ${JSON.stringify(v)}`);
     return Number(v);
   }
-  return fallback === undefined ? 0 : fallback.getTime() / 1000;
+  if (fallback === undefined) return 0;
+  // tar-stream reads a base-256 mtime beyond a Date's range (±8.64e12 s) as an Invalid Date:
+  // refuse it here rather than fail later in utimes with a TypeError.
+  const t = fallback.getTime() / 1000;
+  if (!Number.isFinite(t)) throw new TarFormatError('bad mtime: beyond the range of a date');
+  return t;
 }
 
 const S_IFMT = 0o170000;

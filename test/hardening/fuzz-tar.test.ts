@@ -14,6 +14,7 @@ import { applyLayerTar } from '../../snapshot/index.js';
 import { normalizeTar, retarLayerBlob } from '../../src/exporter/index.js';
 import { isRoot } from '../helpers/fixtures.js';
 import { tarFrom, type TarEntrySpec } from '../helpers/tar.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { watchOutside } from '../security/outside.js';
 import { FUZZ_TIMEOUT, bounded, expectTyped, fieldMutationArb, fuzzParams, mutate, mutateFields, mutationArb } from './fuzz-support.js';
 
@@ -71,6 +72,25 @@ describe.runIf(isRoot)('fuzz: tar readers on mutated layers', () => {
     );
     await watch.assertUnchanged();
   }, FUZZ_TIMEOUT);
+
+  // Found by a 5000-run campaign (seed -740728154): a base-256 mtime beyond a Date's range came
+  // out of tar-stream as an Invalid Date, and the directory's utimes threw a TypeError.
+  it('regression: an mtime beyond the range of a date is a BAD_LAYER error, for every entry type', async () => {
+    const scratch = await tmpDir('cnbx-fuzz-mtime-');
+    const entries: TarEntrySpec[] = [{ name: 'a/', type: 'dir' }, { name: 'f', content: 'x' }, { name: 'l', type: 'symlink', linkname: 'f' }];
+    for (const [i, e] of entries.entries()) {
+      for (const format of ['merged', 'overlay'] as const) {
+        const tar = mutateFields(tarFrom([e]), [{ block: 0, field: 'mtime', pick: 2 }]);
+        expect(tar.readUInt8(136), 'base-256 mtime in place').toBe(0x80);
+        const root = join(scratch, `${i}-${format}`);
+        mkdirSync(root);
+        const err = await applyLayerTar(Readable.from([tar]), root, { format, layerName: 'fuzz' }).then(() => undefined, (x: unknown) => x);
+        expectTyped(err, ['SnapshotError'], tar.toString('latin1'));
+        expect((err as { code: string }).code).toBe('BAD_LAYER');
+        expect((err as Error).message).toMatch(/bad mtime/);
+      }
+    }
+  });
 
   it('the exporter re-tar (normalizeTar, retarLayerBlob of gzip and plain): typed errors only, in time', async () => {
     const drain = async (s: AsyncIterable<unknown>) => {
