@@ -151,6 +151,8 @@ class LayerApplier {
   private readonly whiteoutDevs = new Set<string>();
   private readonly reported = new Set<string>();
   private entryName = '';
+  /** The current entry's normalized path, once known (names the file an fd call failed on). */
+  private entryRel: string | undefined;
   /** Newest mtime of the layer's entries: the time given to implicit parents (deterministic, unlike "now"). */
   private newest = 0;
 
@@ -253,6 +255,7 @@ class LayerApplier {
 
   async entry(entry: Entry): Promise<void> {
     this.entryName = entry.header.name;
+    this.entryRel = undefined;
     this.stats.entries++;
     let h: EntryHeader;
     try {
@@ -265,6 +268,7 @@ class LayerApplier {
     if (!norm.ok) throw this.error('UNSAFE_PATH', `name has ${norm.why}`);
     if (h.sparse) throw this.error('UNSUPPORTED', 'GNU sparse entries are not supported');
     const parts = norm.parts;
+    this.entryRel = parts.join('/');
     const base = parts[parts.length - 1];
     if (base === undefined) {
       this.opts.log?.debug(`layer ${this.opts.layerName}: entry for the root directory ignored`);
@@ -550,7 +554,10 @@ class LayerApplier {
     if (e instanceof SnapshotError && e.layer !== undefined) return e;
     if (e instanceof TarFormatError) return this.error('BAD_LAYER', e.message, undefined, e);
     const path = (e as { path?: unknown }).path;
-    const err = this.error('IO', (e as Error).message ?? String(e), undefined, e);
+    // Calls on an fd (writeSync, fchown…) report no path: name the entry's file, so that an
+    // ENOSPC or EDQUOT says which filesystem is full.
+    const rel = typeof path !== 'string' && errnoOf(e) !== undefined ? this.entryRel : undefined;
+    const err = this.error('IO', (e as Error).message ?? String(e), rel, e);
     if (typeof path === 'string') (err as { path: string | undefined }).path = path;
     return err;
   }
