@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import AjvDraft04 from 'ajv-draft-04';
+import type AjvDraft04 from 'ajv-draft-04';
 import type { ValidateFunction } from 'ajv-draft-04';
 import { DEFAULT_MAX_JSON_BYTES, DirBlobStore } from './blob-store.js';
 import type { Digest } from './digest.js';
@@ -48,7 +49,8 @@ let validators: Record<SchemaKind, ValidateFunction> | undefined;
  * file, the way the image-spec's own Go tests load them. The files themselves stay unchanged.
  */
 function compile(): Record<SchemaKind, ValidateFunction> {
-  const Ajv = AjvDraft04.default;
+  // Loaded on first use: ajv is ~60 CommonJS files, and most commands never validate.
+  const Ajv = (createRequire(import.meta.url)('ajv-draft-04') as typeof AjvDraft04).default;
   const ajv = new Ajv({ allErrors: true, strict: false });
   ajv.addFormat('date-time', DATE_TIME);
   ajv.addFormat('uri', URI);

@@ -1,4 +1,4 @@
-import { isCnbError } from '../cnb/index.js';
+import { isCnbError } from '../cnb/errors.js'; // not index.js: that loads the TOML library too
 import { ExtenderError, type ExtenderErrorCode } from '../extender/errors.js';
 import type { Logger } from '../log.js';
 import { hintFor, imagePaths } from './hints.js';
