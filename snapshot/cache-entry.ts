@@ -91,16 +91,6 @@ export async function readMeta(entryDir: string, kind: EntryKind, idHex: string)
   return meta;
 }
 
-/** fsync of a directory, so that a rename into it survives a crash. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * A unique temp entry name: `<kind>-<hex prefix>-s<owner stamp>-<uuid>`, so verifyCache can say
  * what it was and the next run can tell whether the process building it is gone (owner.ts).

@@ -29,8 +29,8 @@ import { chmod, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
-import { digestHex, sha256, type Digest, type Image, type Layer } from '../oci/index.js';
-import { AREA, fingerprint, fingerprintMismatch, fsyncDir, readMeta, tempName, writeMeta, type EntryKind, type EntryMeta } from './cache-entry.js';
+import { digestHex, sha256, syncDir, type Digest, type Image, type Layer } from '../oci/index.js';
+import { AREA, fingerprint, fingerprintMismatch, readMeta, tempName, writeMeta, type EntryKind, type EntryMeta } from './cache-entry.js';
 import { planFixup, writeFixup, type FixupPlan } from './cache-fixup.js';
 import { ownerState, stampOf } from './owner.js';
 import { SnapshotError } from './errors.js';
@@ -193,7 +193,7 @@ export class LayerCache {
           if (await readMeta(final, kind, hex)) return join(final, 'fs');
           throw new SnapshotError('IO', `cache: ${final} exists but is not a complete entry (run verifyCache)`, { path: final });
         }
-        fsyncDir(area);
+        await syncDir(area); // the rename into the area survives a crash
         return join(final, 'fs');
       } catch (e) {
         await rm(tmp, { recursive: true, force: true }).catch(() => {});

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isOciError, writeFileAtomic } from '../../oci/index.js';
 import { packageVersion } from './version.js';
 
 // The machine report of one run (`-json <file>`): what went in, every step with its duration and
@@ -124,30 +124,18 @@ export class ReportBuilder {
   }
 }
 
-/** Writes `value` as JSON to `path` atomically: a temp file beside it, fsync, rename, fsync of the directory. */
+/**
+ * Writes `value` as JSON to `path` atomically (oci's writeFileAtomic: a temp file beside it, fsync,
+ * rename, fsync of the directory), creating the directory first. Failures carry the system error
+ * itself, not oci's wrapper of it: the CLI prints `cannot write the -json report <path>: <cause>`.
+ */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const target = resolve(path);
-  const dir = dirname(target);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
+  await mkdir(dirname(target), { recursive: true });
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
+    await writeFileAtomic(target, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
   } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
+    throw isOciError(e) && e.cause !== undefined ? e.cause : e;
   }
 }
 
