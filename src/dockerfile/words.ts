@@ -31,65 +31,80 @@ export function trimLeftSpace(s: string): string {
   return chars.slice(a).join('');
 }
 
+/** One whitespace-separated word of a line, as scanWords finds it. */
+interface ScannedWord {
+  text: string;
+  /** Where the word starts and ends (the separator after it, or the end), in code points. */
+  start: number;
+  end: number;
+  /** BuildKit's `blankOK || word != ""`: a word that held quotes counts even when empty. */
+  counts: boolean;
+}
+
+/**
+ * How a scan treats quotes and escapes. BuildKit's parseWords keeps them (the lexer removes them
+ * later) and honours an escape inside double quotes only; extractBuilderFlags removes them, and an
+ * escape works inside either kind of quote.
+ */
+interface QuoteRules {
+  keepQuoting: boolean;
+  escapeInSingleQuotes: boolean;
+}
+
+const WORD_RULES: QuoteRules = { keepQuoting: true, escapeInSingleQuotes: false };
+const FLAG_RULES: QuoteRules = { keepQuoting: false, escapeInSingleQuotes: true };
+
+/**
+ * The words of `chars` separated by unquoted whitespace: the state machine BuildKit's parseWords
+ * and extractBuilderFlags share. An escape at the very end of the line is dropped; an unterminated
+ * quote runs to the end. Lazy, so a caller can stop at a word and take the rest of the line.
+ */
+function* scanWords(chars: readonly string[], escape: string, rules: QuoteRules): Generator<ScannedWord> {
+  const keep = (s: string) => (rules.keepQuoting ? s : '');
+  let i = 0;
+  while (i < chars.length) {
+    if (isSpace(chars[i]!)) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let text = '';
+    let quoted = false;
+    let quote = ''; // the open quote, '' outside quotes
+    for (; i < chars.length; i++) {
+      const ch = chars[i]!;
+      if (quote === '') {
+        if (isSpace(ch)) break;
+        if (ch === "'" || ch === '"') {
+          quote = ch;
+          quoted = true;
+          text += keep(ch);
+          continue;
+        }
+      } else if (ch === quote) {
+        quote = '';
+        text += keep(ch);
+        continue;
+      }
+      if (ch === escape && (quote !== "'" || rules.escapeInSingleQuotes)) {
+        if (i + 1 === chars.length) continue; // an escape at the very end is dropped
+        // The escape and the character after it are kept together, even a quote or a blank.
+        text += keep(ch) + chars[++i]!;
+        continue;
+      }
+      text += ch;
+    }
+    yield { text, start, end: i, counts: quoted || text !== '' };
+  }
+}
+
 /**
  * Words separated by unquoted whitespace, quotes and escapes kept (`a="b c" d` → [`a="b c"`, `d`]).
  * Used by ENV, LABEL and ARG.
  */
 export function parseWords(rest: string, escape: string): string[] {
-  const chars = Array.from(rest);
   const words: string[] = [];
-  let word = '';
-  let blankOK = false;
-  let phase: 'spaces' | 'word' | 'quote' = 'spaces';
-  let quote = '';
-  for (let i = 0; i <= chars.length; i++) {
-    const atEnd = i === chars.length;
-    let ch = chars[i] ?? '';
-    if (phase === 'spaces') {
-      if (atEnd) break;
-      if (isSpace(ch)) continue;
-      phase = 'word';
-    }
-    if (atEnd) {
-      if (blankOK || word !== '') words.push(word);
-      break;
-    }
-    if (phase === 'word') {
-      if (isSpace(ch)) {
-        phase = 'spaces';
-        if (blankOK || word !== '') words.push(word);
-        word = '';
-        blankOK = false;
-        continue;
-      }
-      if (ch === "'" || ch === '"') {
-        quote = ch;
-        blankOK = true;
-        phase = 'quote';
-      }
-      if (ch === escape) {
-        if (i + 1 === chars.length) continue; // an escape at the very end is dropped
-        // Outside quotes the escape and the character after it are kept together, even a quote.
-        word += ch;
-        i++;
-        ch = chars[i]!;
-      }
-      word += ch;
-      continue;
-    }
-    // phase === 'quote'
-    if (ch === quote) phase = 'word';
-    if (ch === escape && quote !== "'") {
-      if (i + 1 === chars.length) {
-        phase = 'word';
-        continue;
-      }
-      word += ch;
-      i++;
-      ch = chars[i]!;
-    }
-    word += ch;
-  }
+  for (const w of scanWords(Array.from(rest), escape, WORD_RULES)) if (w.counts) words.push(w.text);
   return words;
 }
 
@@ -100,59 +115,10 @@ export function parseWords(rest: string, escape: string): string[] {
 export function extractFlags(line: string, escape: string): { flags: string[]; rest: string } {
   const chars = Array.from(line);
   const flags: string[] = [];
-  let word = '';
-  let blankOK = false;
-  let phase: 'spaces' | 'word' | 'quote' = 'spaces';
-  let quote = '';
-  for (let i = 0; i <= chars.length; i++) {
-    const atEnd = i === chars.length;
-    let ch = chars[i] ?? '';
-    if (phase === 'spaces') {
-      if (atEnd) break;
-      if (isSpace(ch)) continue;
-      if (ch !== '-' || chars[i + 1] !== '-') return { flags, rest: chars.slice(i).join('') };
-      phase = 'word';
-    }
-    if (atEnd) {
-      if (word !== '--' && (blankOK || word !== '')) flags.push(word);
-      break;
-    }
-    if (phase === 'word') {
-      if (isSpace(ch)) {
-        phase = 'spaces';
-        if (word === '--') return { flags, rest: chars.slice(i).join('') };
-        if (blankOK || word !== '') flags.push(word);
-        word = '';
-        blankOK = false;
-        continue;
-      }
-      if (ch === "'" || ch === '"') {
-        quote = ch;
-        blankOK = true;
-        phase = 'quote';
-        continue;
-      }
-      if (ch === escape) {
-        if (i + 1 === chars.length) continue;
-        i++;
-        ch = chars[i]!;
-      }
-      word += ch;
-      continue;
-    }
-    if (ch === quote) {
-      phase = 'word';
-      continue;
-    }
-    if (ch === escape) {
-      if (i + 1 === chars.length) {
-        phase = 'word';
-        continue;
-      }
-      i++;
-      ch = chars[i]!;
-    }
-    word += ch;
+  for (const w of scanWords(chars, escape, FLAG_RULES)) {
+    if (chars[w.start] !== '-' || chars[w.start + 1] !== '-') return { flags, rest: chars.slice(w.start).join('') };
+    if (w.text === '--') return { flags, rest: chars.slice(w.end).join('') };
+    if (w.counts) flags.push(w.text);
   }
   return { flags, rest: '' };
 }
