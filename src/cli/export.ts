@@ -7,13 +7,15 @@ import { join } from 'node:path';
 import { Reference, Registry, keychainFromInputs } from '../../oci/index.js';
 import { EXTENDER_PLATFORM_APIS, apiAtLeast, apiSupported, parseApiVersion } from '../cnb/index.js';
 import { ExportError, exportImage, isExportError, type AppLayerInput, type ExportImageResult, type ExportOutput } from '../exporter/index.js';
+import { goBoolEnv } from '../extender/inputs.js';
 import { lifecycleLogger, parseLogLevel } from './extender-log.js';
-import { FlagSet, parseGoBool } from './flags.js';
+import { FlagSet } from './flags.js';
 import { formatBytes, plural } from './format.js';
-import { EXPORT_HELP, helpText, wantsHelp } from './help.js';
+import { EXPORT_HELP, wantsHelp } from './help.js';
 import { hintFor, imagePaths } from './hints.js';
 import type { CliIO, Command, Env } from './io.js';
-import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import { openPhaseProgress, parsePhaseFlags } from './lifecycle-phase.js';
+import { defineOutputFlags, finishReport } from './output-flags.js';
 import type { Progress } from './progress.js';
 import { ReportBuilder } from './report.js';
 
@@ -24,15 +26,6 @@ export function refToLayoutPath(ref: string): string {
   const r = Reference.parse(ref);
   const registry = r.registry === 'docker.io' ? 'index.docker.io' : r.registry;
   return join(registry, r.repository, r.digest ? r.digest.replace(':', '/') : (r.tag ?? 'latest'));
-}
-
-function envBool(v: string | undefined, def: boolean): boolean {
-  if (v === undefined || v === '') return def;
-  try {
-    return parseGoBool(v);
-  } catch {
-    return def;
-  }
 }
 
 export const exportCommand: Command = {
@@ -64,7 +57,7 @@ export async function runExport(argv: string[], env: Env, io: CliIO, opts: { reg
     layers: fs.string('layers', layersDef, 'path to layers directory'),
     extended: at12 ? fs.string('extended', env.CNB_EXTENDED_DIR || '', 'path to the extended directory (default <layers>/extended)') : undefined,
     run: at12 ? fs.string('run', env.CNB_RUN_PATH || '/cnb/run.toml', 'path to run.toml') : undefined,
-    layout: at12 ? fs.bool('layout', envBool(env.CNB_USE_LAYOUT, false), 'export to an OCI layout under -layout-dir') : undefined,
+    layout: at12 ? fs.bool('layout', goBoolEnv(env.CNB_USE_LAYOUT), 'export to an OCI layout under -layout-dir') : undefined,
     layoutDir: at12 ? fs.string('layout-dir', env.CNB_LAYOUT_DIR || '', 'path to the layout directory') : undefined,
     insecure: at13 ? fs.stringList('insecure-registry', 'a registry reached over plain HTTP (repeatable)') : undefined,
     output: fs.string('output', '', 'write the OCI layout to this directory (instead of -layout-dir/<image path>)'),
@@ -74,24 +67,17 @@ export async function runExport(argv: string[], env: Env, io: CliIO, opts: { reg
     uid: fs.int('uid', Number(env.CNB_USER_ID ?? 0) || 0, 'owner of app layer files'),
     gid: fs.int('gid', Number(env.CNB_GROUP_ID ?? 0) || 0, 'group of app layer files'),
     logLevel: fs.string('log-level', env.CNB_LOG_LEVEL || 'info', 'logging level'),
-    noColor: fs.bool('no-color', envBool(env.CNB_NO_COLOR, false), 'disable color output'),
+    noColor: fs.bool('no-color', goBoolEnv(env.CNB_NO_COLOR), 'disable color output'),
   };
   const out = defineOutputFlags(fs, env, 'lifecycle');
-  const parsed = fs.parse(argv);
-  if (parsed.kind === 'help') {
-    io.stderr.write(helpText(EXPORT_HELP, fs.usage(), { lifecycle: true }));
-    return EXPORT_EXIT.OK;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'cnb-extender export -help' for the flags)\n`);
-    return EXPORT_EXIT.USAGE;
-  }
+  const parsed = parsePhaseFlags(fs, argv, io, { help: EXPORT_HELP, command: 'cnb-extender export' });
+  if ('exitCode' in parsed) return parsed.exitCode;
   const level = parseLogLevel(f.logLevel.value);
   if (!level) {
     early.error(`failed to parse log level: invalid level ${JSON.stringify(f.logLevel.value)}`);
     return EXPORT_EXIT.INVALID_ARGS;
   }
-  const opened = openProgress(out, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !f.noColor.value && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  const opened = openPhaseProgress(out, { io, env, level, noColor: f.noColor.value });
   if (typeof opened === 'string') {
     io.stderr.write(`${opened}\n`);
     return EXPORT_EXIT.USAGE;

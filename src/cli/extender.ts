@@ -1,16 +1,17 @@
-import { apiAtLeast, parseApiVersion, EXTENDER_PLATFORM_APIS, apiSupported, type ApiVersion } from '../cnb/index.js';
+import { apiAtLeast, EXTENDER_PLATFORM_APIS } from '../cnb/index.js';
 import { extend, type ExtendResult } from '../extender/extend.js';
 import { runBuilder, type BuilderExecutor, type RootfsHandle } from '../extender/builder.js';
 import type { DockerfileEngine } from '../extender/engine.js';
 import { ExtenderError } from '../extender/errors.js';
-import { ENV, inputsFromEnv, resolveInputPaths, type ExtenderInputs } from '../extender/inputs.js';
+import { ENV, goBoolEnv, inputsFromEnv, resolveInputPaths, type ExtenderInputs } from '../extender/inputs.js';
 import type { Image } from '../../oci/index.js';
 import type { Logger } from '../log.js';
 import type { StepReport } from '../extender/engine.js';
 import { CliFailure, describeFailure, EXIT, reportFailure } from './errors.js';
 import { formatGoDuration } from './flags-duration.js';
-import { EXTENDER_HELP, helpText, wantsHelp } from './help.js';
-import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import { EXTENDER_HELP } from './help.js';
+import { openPhaseProgress, parsePhaseFlags, phasePlatformApi, warnFlagLikeArgs } from './lifecycle-phase.js';
+import { defineOutputFlags, finishReport } from './output-flags.js';
 import type { Progress } from './progress.js';
 import { ReportBuilder } from './report.js';
 import { lifecycleLogger, parseLogLevel, type LevelLogger } from './extender-log.js';
@@ -52,8 +53,7 @@ interface RunState {
 }
 
 export async function main(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime): Promise<number> {
-  const noColorEnv = ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(env[ENV.noColor] ?? '');
-  const log = lifecycleLogger(io.stdout, { color: !noColorEnv && io.stdout.isTTY === true });
+  const log = lifecycleLogger(io.stdout, { color: !goBoolEnv(env[ENV.noColor]) && io.stdout.isTTY === true });
   const state: RunState = { report: new ReportBuilder('extender'), jsonPath: '' };
   let code: number;
   let failure: unknown;
@@ -74,17 +74,14 @@ export async function main(argv: string[], env: Env, io: CliIO, runtime: Extende
   });
 }
 
-/** The newest Platform API the extender supports: what `-help` shows when CNB_PLATFORM_API is not set. */
-const NEWEST_API = EXTENDER_PLATFORM_APIS[EXTENDER_PLATFORM_APIS.length - 1]!;
-
 async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime, log: LevelLogger, state: RunState): Promise<number> {
   // `lifecycle -version` works without a Platform API; so does `extender -version` as the only argument.
   if (argv.length === 1 && (argv[0] === '-version' || argv[0] === '--version')) {
     log.info(runtime.version);
     return EXIT.OK;
   }
-  // Help works without a Platform API too (showing the newest API's flags).
-  const api = wantsHelp(argv) && !parseApiVersion(env.CNB_PLATFORM_API ?? '') ? parseApiVersion(NEWEST_API)! : platformApi(env);
+  // The lifecycle also accepts 0.7–0.9 here, although the extender phase only exists from 0.10.
+  const api = phasePlatformApi(argv, env, EXTENDER_PLATFORM_APIS, `the extender (supported: ${EXTENDER_PLATFORM_APIS.join(', ')})`);
 
   const inputs = inputsFromEnv(env, api, parseGoDuration);
   const fs = new FlagSet('extender');
@@ -110,15 +107,8 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
     version: fs.bool('version', false, 'show version'),
   };
   const out = defineOutputFlags(fs, env, 'lifecycle');
-  const parsed = fs.parse(argv);
-  if (parsed.kind === 'help') {
-    io.stderr.write(helpText(EXTENDER_HELP, fs.usage(), { lifecycle: true }));
-    return EXIT.OK;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'extender -help' for the flags)\n`);
-    return EXIT.USAGE;
-  }
+  const parsed = parsePhaseFlags(fs, argv, io, { help: EXTENDER_HELP, command: 'extender' });
+  if ('exitCode' in parsed) return parsed.exitCode;
   state.jsonPath = out.json.value;
   if (flags.version.value) {
     log.info(runtime.version);
@@ -148,19 +138,13 @@ async function run(argv: string[], env: Env, io: CliIO, runtime: ExtenderRuntime
   log.setColor(!inputs.noColor && io.stdout.isTTY === true);
   if (!level) throw new CliFailure(EXIT.FAILED, 'parse log level', new Error('invalid level'));
   log.setLevel(level);
-  const opened = openProgress(out, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !inputs.noColor && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  const opened = openPhaseProgress(out, { io, env, level, noColor: inputs.noColor });
   if (typeof opened === 'string') throw new CliFailure(EXIT.USAGE, 'parse -progress', new Error(opened));
   const progress = opened;
   state.progress = progress;
   const plog = progress.log;
 
-  for (const a of parsed.args) {
-    if (a.startsWith('-')) {
-      plog.warn(
-        `Warning: unconsumed flag-like positional arg: \n\t${a}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?`,
-      );
-    }
-  }
+  warnFlagLikeArgs(parsed.args, plog);
   plog.debug('Starting extender...');
   if (parsed.args.length > 0) throw new CliFailure(EXIT.INVALID_ARGS, 'parse arguments', new Error('received unexpected arguments'));
   if (inputs.kind !== 'build' && inputs.kind !== 'run') {
@@ -257,23 +241,4 @@ function recordResult(report: ReportBuilder, result: ExtendResult): void {
     report.newLayers.push({ digest: l.descriptor.digest, diffID: l.diffID, size: l.descriptor.size, mediaType: l.descriptor.mediaType, createdBy: `${step.instruction} (extension ${step.extensionId})` });
   }
   report.output = { digest: result.image.digest, mediaType: result.image.manifestMediaType, size: result.image.rawManifest.length, layout: result.outputDir };
-}
-
-/** CNB_PLATFORM_API: required, parsable, and one the extender exists for (0.10–0.15); else exit 11. */
-function platformApi(env: Env): ApiVersion {
-  const raw = env.CNB_PLATFORM_API ?? '';
-  if (raw.trim() === '') {
-    throw new CliFailure(EXIT.PLATFORM_API, "get platform API version; please set 'CNB_PLATFORM_API' to specify the desired platform API version");
-  }
-  const v = parseApiVersion(raw);
-  if (!v) throw new CliFailure(EXIT.PLATFORM_API, `parse platform API '${raw}'`);
-  if (!apiSupported(EXTENDER_PLATFORM_APIS, v)) {
-    // The lifecycle also accepts 0.7–0.9 here, although the extender phase only exists from 0.10.
-    throw new CliFailure(
-      EXIT.PLATFORM_API,
-      'set platform API',
-      new Error(`platform API version '${raw}' is incompatible with the extender (supported: ${EXTENDER_PLATFORM_APIS.join(', ')})`),
-    );
-  }
-  return v;
 }

@@ -5,14 +5,16 @@
 // -daemon / -layout are not offered: those flags are rejected (exit 2) rather than half-honoured.
 import { isAbsolute, resolve } from 'node:path';
 import { keychainFromInputs, Registry } from '../../oci/index.js';
-import { apiAtLeast, apiSupported, parseApiVersion, type ApiVersion } from '../cnb/index.js';
+import { apiAtLeast } from '../cnb/index.js';
+import { goAtoiEnv, goBoolEnv } from '../extender/inputs.js';
 import { isRestoreError, restore, RESTORER_PLATFORM_APIS, type ReadAccessChecker, type RestoreRegistry } from '../restorer/index.js';
 import { CliFailure, EXIT, joinChain, reportFailure } from './errors.js';
 import { lifecycleLogger, parseLogLevel, type LevelLogger } from './extender-log.js';
-import { FlagSet, parseGoBool } from './flags.js';
-import { helpText, RESTORE_HELP, wantsHelp } from './help.js';
+import { FlagSet } from './flags.js';
+import { RESTORE_HELP } from './help.js';
 import type { CliIO, Command, Env } from './io.js';
-import { defineOutputFlags, finishReport, openProgress } from './output-flags.js';
+import { openPhaseProgress, parsePhaseFlags, phasePlatformApi, warnFlagLikeArgs } from './lifecycle-phase.js';
+import { defineOutputFlags, finishReport } from './output-flags.js';
 import type { Progress } from './progress.js';
 import { ReportBuilder } from './report.js';
 import { pullTasks, recordRestore, restoreSummary } from './restore-output.js';
@@ -43,37 +45,8 @@ export const restoreCommand: Command = {
   },
 };
 
-function goBool(v: string | undefined): boolean {
-  if (v === undefined || v === '') return false;
-  try {
-    return parseGoBool(v);
-  } catch {
-    return false;
-  }
-}
-
-function goAtoi(v: string | undefined): number {
-  if (v === undefined || !/^[+-]?\d+$/.test(v)) return 0;
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : 0;
-}
-
-/** CNB_PLATFORM_API: required, parsable and one the lifecycle's restorer supports; else exit 11. */
-function platformApi(env: Env): ApiVersion {
-  const raw = env.CNB_PLATFORM_API ?? '';
-  if (raw.trim() === '') {
-    throw new CliFailure(EXIT.PLATFORM_API, "get platform API version; please set 'CNB_PLATFORM_API' to specify the desired platform API version");
-  }
-  const v = parseApiVersion(raw);
-  if (!v) throw new CliFailure(EXIT.PLATFORM_API, `parse platform API '${raw}'`);
-  if (!apiSupported(RESTORER_PLATFORM_APIS, v)) {
-    throw new CliFailure(EXIT.PLATFORM_API, 'set platform API', new Error(`platform API version '${raw}' is incompatible with the lifecycle`));
-  }
-  return v;
-}
-
 export async function runRestore(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime = {}): Promise<number> {
-  const early = lifecycleLogger(io.stdout, { color: !goBool(env.CNB_NO_COLOR) && io.stdout.isTTY === true });
+  const early = lifecycleLogger(io.stdout, { color: !goBoolEnv(env.CNB_NO_COLOR) && io.stdout.isTTY === true });
   const out: RunOutput = { report: new ReportBuilder('restore'), jsonPath: '' };
   let code: number;
   let failure: unknown;
@@ -100,47 +73,34 @@ interface RunOutput {
 }
 
 async function run(argv: string[], env: Env, io: CliIO, runtime: RestoreRuntime, early: LevelLogger, out: RunOutput): Promise<number> {
-  const api = wantsHelp(argv) && !parseApiVersion(env.CNB_PLATFORM_API ?? '') ? parseApiVersion(RESTORER_PLATFORM_APIS.at(-1)!)! : platformApi(env);
+  const api = phasePlatformApi(argv, env, RESTORER_PLATFORM_APIS, 'the lifecycle');
   const str = (k: string, def: string) => (env[k] !== undefined && env[k] !== '' ? env[k] : def);
   const fs = new FlagSet('restorer');
   const f = {
     analyzed: fs.string('analyzed', str('CNB_ANALYZED_PATH', `${LAYERS}/analyzed.toml`), 'path to analyzed.toml'),
     buildImage: apiAtLeast(api, '0.10') ? fs.string('build-image', str('CNB_BUILD_IMAGE', ''), 'build image, when image extensions extend it') : undefined,
-    gid: fs.int('gid', goAtoi(env.CNB_GROUP_ID), "GID of user's group in the stack's build and run images (accepted; privileges are not dropped)"),
+    gid: fs.int('gid', goAtoiEnv(env.CNB_GROUP_ID), "GID of user's group in the stack's build and run images (accepted; privileges are not dropped)"),
     group: fs.string('group', str('CNB_GROUP_PATH', `${LAYERS}/group.toml`), 'path to group.toml'),
     insecure: apiAtLeast(api, '0.13') ? fs.stringList('insecure-registry', 'a registry that may be reached over plain HTTP or unverified TLS (repeatable)') : undefined,
     kanikoDir: fs.string('kaniko-dir', str('CNB_KANIKO_DIR', '/kaniko'), 'path to the kaniko directory (base image cache)'),
     layers: fs.string('layers', str('CNB_LAYERS_DIR', '/layers'), 'path to layers directory'),
     logLevel: fs.string('log-level', str('CNB_LOG_LEVEL', 'info'), 'logging level'),
-    noColor: fs.bool('no-color', goBool(env.CNB_NO_COLOR), 'disable color output'),
+    noColor: fs.bool('no-color', goBoolEnv(env.CNB_NO_COLOR), 'disable color output'),
     run: apiAtLeast(api, '0.14') ? fs.string('run', str('CNB_RUN_PATH', '/cnb/run.toml'), 'path to run.toml') : undefined,
-    uid: fs.int('uid', goAtoi(env.CNB_USER_ID), "UID of user in the stack's build and run images (accepted; privileges are not dropped)"),
+    uid: fs.int('uid', goAtoiEnv(env.CNB_USER_ID), "UID of user in the stack's build and run images (accepted; privileges are not dropped)"),
   };
   const outFlags = defineOutputFlags(fs, env, 'lifecycle');
-  const parsed = fs.parse(argv);
-  if (parsed.kind === 'help') {
-    io.stderr.write(helpText(RESTORE_HELP, fs.usage(), { lifecycle: true }));
-    return EXIT.OK;
-  }
-  if (parsed.kind === 'error') {
-    io.stderr.write(`${parsed.message}\n${fs.usage()}\nERROR: ${parsed.message} (run 'cnb-extender restore -help' for the flags)\n`);
-    return EXIT.USAGE;
-  }
+  const parsed = parsePhaseFlags(fs, argv, io, { help: RESTORE_HELP, command: 'cnb-extender restore' });
+  if ('exitCode' in parsed) return parsed.exitCode;
   out.jsonPath = outFlags.json.value;
   early.setColor(!f.noColor.value && io.stdout.isTTY === true);
   const level = parseLogLevel(f.logLevel.value);
   if (!level) throw new CliFailure(EXIT.FAILED, 'parse log level', new Error(`not a valid log level: ${JSON.stringify(f.logLevel.value)}`));
-  const opened = openProgress(outFlags, { out: io.stdout, env, level: level === 'fatal' ? 'error' : level, color: !f.noColor.value && io.stdout.isTTY === true, fallback: 'lifecycle' });
+  const opened = openPhaseProgress(outFlags, { io, env, level, noColor: f.noColor.value });
   if (typeof opened === 'string') throw new CliFailure(EXIT.USAGE, 'parse -progress', new Error(opened));
   out.progress = opened;
   const log = opened.log;
-  for (const a of parsed.args) {
-    if (a.startsWith('-')) {
-      log.warn(
-        `Warning: unconsumed flag-like positional arg: \n\t${a}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?`,
-      );
-    }
-  }
+  warnFlagLikeArgs(parsed.args, log);
   log.debug('Starting restorer...');
   if (parsed.args.length > 0) throw new CliFailure(EXIT.INVALID_ARGS, 'parse arguments', new Error('received unexpected Args'));
   log.warn('No cached data will be used, no cache specified.');

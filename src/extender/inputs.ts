@@ -142,12 +142,12 @@ export function resolveInputPaths(i: ExtenderInputs, cwd: string): ExtenderInput
 }
 
 /** strconv.ParseBool on an env value; anything invalid (or unset) is false. */
-function goBoolEnv(v: string | undefined): boolean {
+export function goBoolEnv(v: string | undefined): boolean {
   return v !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v);
 }
 
 /** strconv.Atoi on an env value; anything invalid (or unset) is 0. */
-function goAtoiEnv(v: string | undefined): number {
+export function goAtoiEnv(v: string | undefined): number {
   if (v === undefined || !/^[+-]?\d+$/.test(v)) return 0;
   const n = Number(v);
   return Number.isSafeInteger(n) ? n : 0;
