@@ -142,7 +142,8 @@ export async function runBench(opts: BenchOptions): Promise<Results> {
       finishedAt: new Date().toISOString(),
       options: { ...opts, log: undefined } as unknown as Results['options'],
       machine: { ...machine, loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
-      bases: opts.bases.map((b) => ({ name: b, layout: layouts.get(b)!, ...baseFacts(layouts.get(b)!) })),
+      // Small to large in the report and the chart, whatever order they ran in.
+      bases: [...opts.bases].sort((a, b) => ALL_BASES.indexOf(a) - ALL_BASES.indexOf(b)).map((b) => ({ name: b, layout: layouts.get(b)!, ...baseFacts(layouts.get(b)!) })),
       scenarios: scenarios.map(({ name, title, short, notes, skip }) => ({ name, title, short, notes, skip })),
       engines,
       samples,
