@@ -1,6 +1,7 @@
 // Mounting and unmounting overlayfs with mount(8)/umount(8), finding stale mounts, and the
 // one-time probe of whether overlay mounts work here at all.
 import { execFile } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +9,33 @@ import { SnapshotError } from './errors.js';
 import { ownerState, stampedName, stampOf } from './owner.js';
 
 const run = promisify(execFile);
+
+/** Where Debian, Fedora and Alpine keep sh, mount and umount; merged-/usr systems have both. */
+const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+const toolPaths = new Map<string, string>();
+
+/**
+ * The absolute path of a system tool, found once per process (a fact of the machine). A bare name
+ * makes every spawn search PATH, one failed execve per entry before the right one, on the hot path
+ * of every commit; the bare name is the fallback where none of the usual places has it.
+ */
+function tool(name: 'sh' | 'mount' | 'umount'): string {
+  let p = toolPaths.get(name);
+  if (p === undefined) {
+    p = name;
+    for (const dir of TOOL_DIRS) {
+      try {
+        accessSync(`${dir}/${name}`, fsConstants.X_OK);
+        p = `${dir}/${name}`;
+        break;
+      } catch {
+        // not here
+      }
+    }
+    toolPaths.set(name, p);
+  }
+  return p;
+}
 
 /** Options beyond the dirs: no redirects and no metacopy keep every upperdir self-contained (a
  * renamed directory is copied, a chmod copies the data), index=off as containerd does. */
@@ -46,7 +74,7 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
     throw new SnapshotError('MOUNT', `overlay mount options are ${data.length} bytes (${m.lowers.length} lowerdirs), over the ${MAX_MOUNT_DATA}-byte limit`, { path: m.target });
   }
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', data, m.target], { cwd: m.cwd });
+    await run(tool('mount'), ['-t', 'overlay', 'overlay', '-o', data, m.target], { cwd: m.cwd });
   } catch (e) {
     throw new SnapshotError('MOUNT', `mount overlay at ${join(m.cwd, m.target)}: ${stderrOf(e)}`, { path: join(m.cwd, m.target) }, { cause: e });
   }
@@ -62,7 +90,7 @@ export async function remountOverlay(m: OverlayMount): Promise<void> {
     throw new SnapshotError('MOUNT', `overlay mount options are ${data.length} bytes (${m.lowers.length} lowerdirs), over the ${MAX_MOUNT_DATA}-byte limit`, { path: m.target });
   }
   try {
-    await run('sh', ['-c', 'umount -- "$1" && exec mount -t overlay overlay -o "$2" -- "$1"', 'sh', m.target, data], { cwd: m.cwd });
+    await run(tool('sh'), ['-c', '"$3" -- "$1" && exec "$4" -t overlay overlay -o "$2" -- "$1"', 'sh', m.target, data, tool('umount'), tool('mount')], { cwd: m.cwd });
   } catch (e) {
     throw new SnapshotError('MOUNT', `remount overlay at ${join(m.cwd, m.target)}: ${stderrOf(e)}`, { path: join(m.cwd, m.target) }, { cause: e });
   }
@@ -70,7 +98,7 @@ export async function remountOverlay(m: OverlayMount): Promise<void> {
 
 export async function unmount(target: string, opts: { lazy?: boolean } = {}): Promise<void> {
   try {
-    await run('umount', opts.lazy ? ['-l', target] : [target]);
+    await run(tool('umount'), opts.lazy ? ['-l', target] : [target]);
   } catch (e) {
     throw new SnapshotError('MOUNT', `unmount ${target}: ${stderrOf(e)}`, { path: target }, { cause: e });
   }

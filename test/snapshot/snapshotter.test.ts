@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendLayers, emptyImage, MediaType, type Image } from '../../oci/index.js';
 import { SnapshotError } from '../../snapshot/errors.js';
 import { mountsUnder, removeWorkDir } from '../../snapshot/overlay-mount.js';
+import { defaultIgnore } from '../../snapshot/ignore.js';
 import { chooseSnapshotter } from '../../snapshot/snapshotter.js';
 import { isRoot } from '../helpers/fixtures.js';
 import { brief, commit, loadFixture, makeEnv, openWorkspace, runSteps, sh, SNAPSHOTTERS, type Env } from './harness.js';
@@ -147,6 +148,27 @@ describe.skipIf(!isRoot)('snapshotter lifecycle', () => {
       await expect(w.beginStep()).rejects.toBeInstanceOf(SnapshotError);
       await w.close(); // idempotent
     }
+  });
+
+  it('overlay: a commit whose layer cannot be stored after the swap to a fresh upper leaves a workspace that refuses further steps', async () => {
+    const w = await openWorkspace(env, 'overlay', busybox);
+    const workDir = join(w.root, '..');
+    try {
+      await w.beginStep();
+      writeFileSync(join(w.root, 'tmp', 'lost'), 'x');
+      const aborted = new AbortController();
+      aborted.abort();
+      const failed = w.commitStep({ store: env.store, compression: 'gzip', mediaType: MediaType.OciLayerGzip, ignore: defaultIgnore(), signal: aborted.signal });
+      await expect(failed).rejects.toThrow();
+      // The merged view is intact, but the step's change is no longer in the upper: no layer would ever hold it.
+      expect(readFileSync(join(w.root, 'tmp', 'lost'), 'utf8')).toBe('x');
+      await expect(w.beginStep()).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/unusable/) });
+      await expect(w.commitStep({ store: env.store, compression: 'gzip', mediaType: MediaType.OciLayerGzip, ignore: defaultIgnore() })).rejects.toBeInstanceOf(SnapshotError);
+    } finally {
+      await w.close();
+    }
+    expect(await mountsUnder(workDir)).toEqual([]);
+    expect(existsSync(workDir)).toBe(false);
   });
 
   it('commit without beginStep is an error for scan; overlay tracks from the last commit', async () => {
