@@ -131,13 +131,20 @@ export async function storeLayer(tar: Readable, store: BlobStore, opts: StoreLay
   }
   const level = opts.level ?? 6;
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`store layer: gzip level must be 0–9, got ${level}`);
-  if (opts.signal) addAbortSignal(opts.signal, tar);
 
   const diff = new Digester();
   const blob = new Digester();
   const tmp = store.tempPath();
   let fh: FileHandle | undefined;
   try {
+    if (opts.signal) {
+      opts.signal.throwIfAborted();
+      addAbortSignal(opts.signal, tar);
+      // An abort before the tar is first read (while the temp file is opened) destroys it with
+      // nobody listening yet, which would be an uncaught 'error'. The reader below still gets the
+      // error: the async iterator reports a stream that was destroyed with one.
+      tar.on('error', () => {});
+    }
     fh = await open(tmp, 'wx');
     const raw = (async function* () {
       for await (const c of tar as AsyncIterable<Buffer>) {
@@ -149,6 +156,8 @@ export async function storeLayer(tar: Readable, store: BlobStore, opts: StoreLay
     const out = new CoalescingWriter(fh, blob);
     for await (const c of bytes) await out.write(c);
     await out.flush();
+    // Durable before the name appears, like every blob (docs/design.md, Durability): consumers
+    // take blobs by name (the output layout renames them in) and sync nothing themselves.
     await fh.sync();
     await fh.close();
     fh = undefined;

@@ -1,4 +1,4 @@
-import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { constants, crc32, deflateRaw, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
@@ -17,6 +17,12 @@ export interface ParallelGzipOptions {
 const DICT_SIZE = 32 * 1024;
 /** A final, empty, fixed-Huffman deflate block: ends the stream after the last sync-flushed block. */
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
+/**
+ * A whole input at most this long is deflated on the calling thread: a one-file layer takes well
+ * under a millisecond to compress, less than a round trip through the libuv pool, which is shared
+ * with every fs call of the process and may be queued behind them. Same bytes either way.
+ */
+const IN_THREAD_MAX = 256 * 1024;
 
 /**
  * gzip in the manner of pigz: the input is cut into fixed-size blocks (at fixed offsets, so the
@@ -41,12 +47,12 @@ export async function* parallelGzip(src: AsyncIterable<Buffer>, opts: ParallelGz
   let dictionary: Buffer | undefined;
   const inFlight: Promise<Buffer>[] = [];
 
-  const dispatch = (block: Buffer): void => {
+  const dispatch = (block: Buffer, inThread = false): void => {
     crc = crc32(block, crc);
     isize = (isize + block.length) >>> 0;
     const zopts: ZlibOptions = { level, finishFlush: constants.Z_SYNC_FLUSH };
     if (dictionary !== undefined) zopts.dictionary = dictionary;
-    const job = deflateRawAsync(block, zopts);
+    const job = inThread ? Promise.resolve(deflateRawSync(block, zopts)) : deflateRawAsync(block, zopts);
     // Marked handled now: if the consumer stops early, jobs still running must not surface as
     // unhandled rejections. The awaited promise below still rejects.
     job.catch(() => {});
@@ -73,7 +79,7 @@ export async function* parallelGzip(src: AsyncIterable<Buffer>, opts: ParallelGz
       pendingLen += c.length;
     }
   }
-  if (pendingLen > 0) dispatch(Buffer.concat(pending, pendingLen));
+  if (pendingLen > 0) dispatch(Buffer.concat(pending, pendingLen), dictionary === undefined && pendingLen <= IN_THREAD_MAX);
   while (inFlight.length > 0) yield await inFlight.shift()!;
 
   const trailer = Buffer.alloc(8);

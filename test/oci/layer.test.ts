@@ -166,6 +166,17 @@ describe('parallelGzip', () => {
     expect(ours.length).toBeLessThan(single.length * 1.01);
   });
 
+  it('a small whole input (deflated on the calling thread) gives the bytes the thread pool gives', async () => {
+    for (const len of [40_000, 100_000, 256 * 1024, 300_000]) {
+      const data = Buffer.concat([text(len >> 1, len), noise(len - (len >> 1), len + 3)]);
+      // One short final block (the calling thread up to 256 KiB) vs the same bytes as one full block (always the pool).
+      const short = await readAll(parallelGzip(chunked(data, [7_000]) as AsyncIterable<Buffer>, { level: 6 }));
+      const full = await readAll(parallelGzip(chunked(data, [7_000]) as AsyncIterable<Buffer>, { level: 6, blockSize: len }));
+      expect(short.equals(full), `length ${len}`).toBe(true);
+      expect(gunzipSync(short).equals(data)).toBe(true);
+    }
+  });
+
   it('refuses bad levels and block sizes', async () => {
     await expect(readAll(parallelGzip(chunked(Buffer.from('x'), [1]) as AsyncIterable<Buffer>, { level: 10 }))).rejects.toThrow(RangeError);
     await expect(readAll(parallelGzip(chunked(Buffer.from('x'), [1]) as AsyncIterable<Buffer>, { blockSize: 100 }))).rejects.toThrow(RangeError);
