@@ -3,22 +3,18 @@
 // errors; anything that still escapes is a bug, printed as one line (the stack with CNBX_DEBUG=1).
 // As root, the work runs in a private mount namespace (mount-namespace.ts): mounts never outlive
 // the process, even a SIGKILLed one.
-import { delegateToPrivateMountNamespace, watchRelay } from './mount-namespace.js';
+import { runInPrivateMountNamespace } from './mount-namespace.js';
 
-const delegated = await delegateToPrivateMountNamespace(process.env);
-if (delegated !== null) {
-  process.exitCode = delegated;
-} else {
-  watchRelay(process.env);
+await runInPrivateMountNamespace(process.env, async () => {
   try {
     const { main } = await import('./main.js');
-    process.exitCode = await main(process.argv.slice(2), process.env, {
+    return await main(process.argv.slice(2), process.env, {
       stdout: process.stdout,
       stderr: process.stderr,
     });
   } catch (e) {
     const detail = process.env.CNBX_DEBUG === '1' && e instanceof Error ? `\n${e.stack}` : '';
     process.stderr.write(`ERROR: internal error: ${e instanceof Error ? e.message : String(e)} (a bug: please report it; CNBX_DEBUG=1 prints the stack)${detail}\n`);
-    process.exitCode = 1;
+    return 1;
   }
-}
+});

@@ -5,8 +5,7 @@
 // under `unshare --mount --propagation private`, and every mount it makes disappears with it,
 // however it ends. The work dirs on disk are ordinary directories again for the next run to remove.
 //
-//   bin.ts:  const code = await delegateToPrivateMountNamespace(process.env);
-//            if (code === null) { …run in this process… } else process.exitCode = code;
+//   bin.ts:  await runInPrivateMountNamespace(process.env, () => main(…));
 //
 // The re-run is marked in its environment (CNBX_PRIVATE_MOUNT_NS=1) so it happens once. It is
 // skipped when not root (no overlay mounts then), when CNBX_NO_MOUNT_NS=1, or when `unshare` or
@@ -87,4 +86,19 @@ export function watchRelay(env: Env): void {
   };
   check();
   setInterval(check, 250).unref();
+}
+
+/**
+ * The entry of a CLI: relays to a copy of itself in a private mount namespace where that applies,
+ * else runs `main` here (watching the relay when this is the inner copy). Either way
+ * process.exitCode is the run's exit code. What `main` throws is rethrown.
+ */
+export async function runInPrivateMountNamespace(env: Env, main: () => Promise<number>): Promise<void> {
+  const delegated = await delegateToPrivateMountNamespace(env);
+  if (delegated !== null) {
+    process.exitCode = delegated;
+    return;
+  }
+  watchRelay(env);
+  process.exitCode = await main();
 }
