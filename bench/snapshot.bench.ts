@@ -6,14 +6,15 @@
 // (tsc emits even when an unrelated file has type errors.) Defaults: busybox, debian and
 // debian-large when built; 7 runs. Runs are interleaved (overlay, scan, overlay, …) on one open
 // workspace per snapshotter; each run is beginStep → write one file → commitStep, and the printed
-// figure is the median commitStep time (plus beginStep for scan, which takes the baseline there).
+// figure is the median commitStep time (plus beginStep for scan, which takes the baseline there),
+// with min, max, the number of runs and the 1-minute load average before and after.
 // The write benchmark times planLayer+layerTar alone (tar to /dev/null), then storeLayer(gzip),
 // against `pigz -6` of the same tar bytes on all cores, interleaved, and prints the ratio
 // pigz time / our time (≥ 0.8 is the issue's target). Timing on 2-core VMs is noisy
 // (../shared/tools/README.md): read the medians and the ratios, not single runs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -44,7 +45,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
-const fmt = (xs: number[]): string => `${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)})`;
+const fmt = (xs: number[]): string => `${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n ${xs.length})`;
+/** The 1-minute load average: on a shared 2-core VM the figures mean little without it. */
+const load = (): string => loadavg()[0]!.toFixed(2);
 
 async function benchCommit(fixture: string, runs: number): Promise<void> {
   const image: Image = await (await OciLayout.open(join(FIXTURES, fixture))).image();
@@ -61,6 +64,7 @@ async function benchCommit(fixture: string, runs: number): Promise<void> {
     spaces[name] = await (await chooseSnapshotter(name, cache)).open(image, { workDir: join(base, name) });
     open[name] = ms(t0);
   }
+  const loadBefore = load();
   const commit: Record<string, number[]> = { overlay: [], scan: [] };
   const begin: Record<string, number[]> = { overlay: [], scan: [] };
   try {
@@ -84,6 +88,7 @@ async function benchCommit(fixture: string, runs: number): Promise<void> {
   } finally {
     for (const ws of Object.values(spaces)) await ws.close();
   }
+  console.log(`${fixture}: load average ${loadBefore} → ${load()} (1 min, ${cpus().length} cores)`);
   console.log(`${fixture} (${image.layers.length} layers): open overlay ${open.overlay!.toFixed(0)} ms, scan ${open.scan!.toFixed(0)} ms (warm cache; scan copies the rootfs)`);
   console.log(`  overlay commitStep (one-file change): ${fmt(commit.overlay!)}`);
   console.log(`  scan    beginStep (baseline walk):    ${fmt(begin.scan!)}`);
@@ -138,7 +143,7 @@ async function benchWrite(runs: number): Promise<void> {
       }
     }
     const mbps = (t: number): string => `${(bytes / 2 ** 20 / (t / 1000)).toFixed(0)} MiB/s`;
-    console.log(`layer write, ${(bytes / 2 ** 20).toFixed(0)} MiB of ${kind} files (${threads} cores):`);
+    console.log(`layer write, ${(bytes / 2 ** 20).toFixed(0)} MiB of ${kind} files (${threads} cores, load average ${load()}):`);
     console.log(`  planLayer+layerTar → /dev/null: ${fmt(tarOnly)}  ${mbps(median(tarOnly))}`);
     console.log(`  storeLayer(gzip -6, parallel):  ${fmt(ours)}  ${mbps(median(ours))}`);
     console.log(`  pigz -6 -p ${threads} of the same tar:    ${fmt(pigz)}  ${mbps(median(pigz))}`);
