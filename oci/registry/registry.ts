@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { isDigest, sha256, type Digest } from '../digest.js';
 import { OciError } from '../errors.js';
 import type { Image } from '../image.js';
@@ -9,6 +9,7 @@ import type { ConfigFile, Descriptor, Index, Manifest, Platform } from '../types
 import { openBlobStream, type BlobReadOptions } from './blob-reader.js';
 import { isRegistryError } from './errors.js';
 import { anonymousKeychain, type Keychain, type Logger } from './keychain.js';
+import { undici } from './undici.js';
 import { hostPlatform } from '../platform.js';
 import { selectManifest } from './platform.js';
 import { toReference, type Reference } from './reference.js';
@@ -84,7 +85,7 @@ export class Registry {
   private readonly chunkSize: number | undefined;
 
   constructor(opts: RegistryOptions = {}) {
-    this.ownedAgent = opts.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000 });
+    this.ownedAgent = opts.dispatcher ? undefined : new (undici().Agent)({ keepAliveTimeout: 10_000 });
     this.transport = new Transport({
       keychain: opts.keychain ?? anonymousKeychain,
       insecure: new Set(opts.insecure ?? []),

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { OciError } from '../errors.js';
 import { parseChallenges, pickChallenge, type Challenge } from './challenge.js';
 import { codeForStatus, describeDiagnostics, isTemporaryStatus, parseDiagnostics, redactUrl, RegistryError } from './errors.js';
 import type { Credential, Keychain, Logger } from './keychain.js';
 import { DOCKER_HUB, DOCKER_HUB_HOST } from './reference.js';
 import { isRetriable, parseRetryAfter } from './retry.js';
+import { undici } from './undici.js';
 
 export type Headers = Record<string, string>;
 type ResponseBody = Dispatcher.ResponseData['body'];
@@ -118,7 +119,7 @@ export class Transport {
   /** The dispatcher for a URL: certificate checks are skipped only for hosts named insecure. */
   private dispatcherFor(url: URL): Dispatcher {
     if (url.protocol === 'https:' && this.isInsecure(url.host)) {
-      return (this.laxAgent ??= new Agent({ connect: { rejectUnauthorized: false } }));
+      return (this.laxAgent ??= new (undici().Agent)({ connect: { rejectUnauthorized: false } }));
     }
     return this.opts.dispatcher;
   }
