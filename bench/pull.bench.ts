@@ -7,12 +7,15 @@
 // interleaved, A B A B …, each into an empty directory under bench/work/pull with `sync` before
 // it, so one run's writeback does not land in the next. --bare adds C: undici GETs of the same blobs
 // written to files (no verification, no layout): the floor for an HTTP client in Node.
+// Our pull splits layers of 32 MiB or more into 4 parallel Range requests (oci/registry/blob-download.ts).
 // Printed: wall medians, user and sys CPU medians, minor page faults (this process for ours and
 // bare, /usr/bin/time for skopeo) and the throughput ratio ours/skopeo (1 = as fast; 0.9 is the
-// target). Timing noise on the shared 2-core VMs is large (bench/PULL.md): read ratios, not seconds.
+// target), then one SUMMARY line with that ratio, CPU per pull and the load average. Timing noise
+// on the shared 2-core VMs is large (bench/PULL.md): read ratios and CPU, not seconds.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -143,6 +146,7 @@ function usageSince(r0: NodeJS.ResourceUsage): Omit<Sample, 'wall'> {
 
 async function main(): Promise<void> {
   const o = args();
+  const load0 = loadavg().map((x) => x.toFixed(1)).join(' ');
   const src = join(FIXTURES, o.fixture);
   if (!existsSync(join(src, 'index.json'))) throw new Error(`fixture ${src} missing: bash fixtures/make-fixtures.sh ${o.fixture}`);
   const img = await (await OciLayout.open(src)).image({ tag: 'latest' });
@@ -176,7 +180,13 @@ async function main(): Promise<void> {
     console.log(row('ours', a));
     console.log(row('skopeo', b));
     if (o.bare) console.log(row('bare', c));
-    console.log(`throughput ours/skopeo = ${(median(b.map((x) => x.wall)) / median(a.map((x) => x.wall))).toFixed(2)}`);
+    const ratio = median(b.map((x) => x.wall)) / median(a.map((x) => x.wall));
+    const cpu = (s: Sample[]) => median(s.map((x) => x.user + x.sys));
+    console.log(`throughput ours/skopeo = ${ratio.toFixed(2)}`);
+    // One line to grep: the wall ratio (the target), and CPU per pull, which the load does not move much.
+    console.log(`SUMMARY pull ${o.fixture}: ours/skopeo throughput ${ratio.toFixed(2)} (target 0.9: ${ratio >= 0.9 ? 'met' : 'NOT met'}); ` +
+      `CPU per pull (user+sys) ours ${cpu(a).toFixed(2)} s, skopeo ${cpu(b).toFixed(2)} s (ours/skopeo ${(cpu(a) / cpu(b)).toFixed(2)}); ` +
+      `load average at start ${load0}, at end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
     reg.stop();
     rmSync(WORK, { recursive: true, force: true });

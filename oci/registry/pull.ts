@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { setMaxListeners } from 'node:events';
 import { syncDir } from '../atomic-file.js';
 import type { Digest } from '../digest.js';
@@ -39,6 +37,8 @@ export interface PullOptions {
    * learn its digest first): its manifest and config are then not fetched again.
    */
   image?: RemoteImage | undefined;
+  /** Layers at least this large are fetched in parallel Range requests (default 32 MiB; 0: never). */
+  splitThreshold?: number | undefined;
 }
 
 export interface PullResult {
@@ -92,9 +92,8 @@ export async function pullToLayout(registry: Registry, ref: Reference, dir: stri
       } else {
         const temp = layout.blobs.tempPath();
         try {
-          const src = registry.openBlob(image.reference, d, { signal, onBytes: (n) => { p.bytesDone += n; report('bytes', d.digest); } });
-          // The reader has verified digest and size by the time the pipeline ends; flush: fsync before close.
-          await pipeline(src, createWriteStream(temp, { flags: 'wx', flush: true, highWaterMark: 1024 * 1024 }), { signal });
+          // Verified (size and digest) and fsynced when it resolves.
+          await registry.downloadBlob(image.reference, d, temp, { signal, onBytes: (n) => { p.bytesDone += n; report('bytes', d.digest); }, ...(opts.splitThreshold !== undefined ? { splitThreshold: opts.splitThreshold } : {}) });
           await layout.blobs.putFile(temp, d.digest);
         } catch (e) {
           if (!stop.signal.aborted) firstError = e;

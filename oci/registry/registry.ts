@@ -7,6 +7,7 @@ import type { Image } from '../image.js';
 import { isIndexMediaType, isManifestMediaType, MediaType } from '../media-types.js';
 import type { ConfigFile, Descriptor, Index, Manifest, Platform } from '../types.js';
 import { openBlobStream, type BlobReadOptions } from './blob-reader.js';
+import { downloadBlobToFile, type BlobDownloadOptions } from './blob-download.js';
 import { isRegistryError } from './errors.js';
 import { anonymousKeychain, type Keychain, type Logger } from './keychain.js';
 import { undici } from './undici.js';
@@ -181,6 +182,14 @@ export class Registry {
   /** A verified stream of one blob of `ref`'s repository (resumed with Range after resets). */
   openBlob(refIn: Reference | string, desc: { digest: Digest; size: number }, opts: BlobReadOptions = {}): Readable {
     return openBlobStream(this.transport, toReference(refIn), desc, this.retry, { ...opts, log: this.log });
+  }
+
+  /**
+   * Downloads one blob of `ref`'s repository into `path` (a new file), verified and fsynced; large
+   * blobs in parallel Range requests (see blob-download.ts). The caller removes `path` on failure.
+   */
+  downloadBlob(refIn: Reference | string, desc: { digest: Digest; size: number }, path: string, opts: Omit<BlobDownloadOptions, 'log'> = {}): Promise<void> {
+    return downloadBlobToFile(this.transport, toReference(refIn), desc, this.retry, path, { ...opts, log: this.log });
   }
 
   /** A small blob (a config) read into memory, verified, capped. */

@@ -9,7 +9,7 @@ import { isRetriable, parseRetryAfter } from './retry.js';
 import { undici } from './undici.js';
 
 export type Headers = Record<string, string>;
-type ResponseBody = Dispatcher.ResponseData['body'];
+export type ResponseBody = Dispatcher.ResponseData['body'];
 
 export interface Response {
   status: number;

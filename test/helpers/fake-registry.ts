@@ -30,10 +30,14 @@ export type Fault =
   /** No Content-Length, `after` bytes, clean close: only the descriptor's size reveals it. */
   | { closeDelimitedAfter: number }
   /** Serve these bytes instead of the stored content (keeps the requested digest header). */
-  | { serve: Buffer };
+  | { serve: Buffer }
+  /** Answer a Range request with 200 and the whole blob (as a server without Range support does). */
+  | { ignoreRange: true }
+  /** Answer `Range: bytes=N-M` with 206 from N to the blob's end, ignoring M (more than asked for). */
+  | { ignoreRangeEnd: true };
 
 interface FaultRule {
-  match: (method: string, path: string) => boolean;
+  match: (method: string, path: string, range: string | undefined) => boolean;
   times: number;
   fault: Fault;
 }
@@ -112,9 +116,12 @@ export class FakeRegistry {
     await new Promise<void>((ok) => this.server.close(() => ok()));
   }
 
-  /** Apply `fault` to the next `times` requests matching method and path (a RegExp over path+query). */
-  inject(method: string, path: RegExp, fault: Fault, times = 1): void {
-    this.faults.push({ match: (m, p) => m === method && path.test(p), times, fault });
+  /**
+   * Apply `fault` to the next `times` requests matching method and path (a RegExp over path+query)
+   * and, if given, `range` (a RegExp over the Range header; requests without one do not match).
+   */
+  inject(method: string, path: RegExp, fault: Fault, times = 1, range?: RegExp): void {
+    this.faults.push({ match: (m, p, r) => m === method && path.test(p) && (!range || (r !== undefined && range.test(r))), times, fault });
   }
 
   /** Forget every issued token (the next request with an old token gets 401). */
@@ -143,8 +150,8 @@ export class FakeRegistry {
     return this.requests.filter((r) => r.server === server && (!re || re.test(r.url)));
   }
 
-  private takeFault(method: string, path: string): Fault | undefined {
-    const rule = this.faults.find((f) => f.times > 0 && f.match(method, path));
+  private takeFault(method: string, path: string, range: string | undefined): Fault | undefined {
+    const rule = this.faults.find((f) => f.times > 0 && f.match(method, path, range));
     if (!rule) return undefined;
     rule.times--;
     return rule.fault;
@@ -158,7 +165,7 @@ export class FakeRegistry {
     this.requests.push({ method, url, headers: req.headers, server: path === '/token' ? 'token' : 'registry' });
 
     if (path === '/token') return this.token(req, res, method, query);
-    const fault = this.takeFault(method, url);
+    const fault = this.takeFault(method, url, req.headers.range);
     if (fault && 'status' in fault) return send(res, fault.status, fault.headers ?? {}, fault.body ?? '');
 
     if (path === '/v2/' || path === '/v2') {
@@ -324,15 +331,21 @@ export class FakeRegistry {
   }
 }
 
-/** Serves blob bytes, honouring `Range: bytes=N-` and the truncation/reset faults. */
+/** Serves blob bytes, honouring `Range: bytes=N-` and `bytes=N-M`, and the truncation/reset/range faults. */
 export function serveBytes(req: IncomingMessage, res: ServerResponse, data: Buffer, digest: string, ranges: boolean, fault?: Fault): void {
   let start = 0;
-  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  if (range && ranges) start = Number(range[1]);
-  const body = data.subarray(start);
+  let end = data.length; // exclusive
+  const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+  const honour = range !== null && ranges && !(fault && 'ignoreRange' in fault);
+  if (honour) {
+    start = Number(range[1]);
+    if (range[2] && !(fault && 'ignoreRangeEnd' in fault)) end = Math.min(data.length, Number(range[2]) + 1);
+  }
+  const body = data.subarray(start, end);
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, 'accept-ranges': ranges ? 'bytes' : 'none' };
-  const status = start > 0 ? 206 : 200;
-  if (start > 0) headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
+  const partial = honour && (start > 0 || end < data.length);
+  const status = partial ? 206 : 200;
+  if (partial) headers['content-range'] = `bytes ${start}-${end - 1}/${data.length}`;
   if (fault && 'closeDelimitedAfter' in fault) {
     // Raw HTTP/1.0-style response: the body ends when the connection closes.
     const head = `HTTP/1.1 ${status} ${status === 206 ? 'Partial Content' : 'OK'}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\nconnection: close\r\n\r\n`;
