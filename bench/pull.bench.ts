@@ -7,7 +7,7 @@
 // interleaved, A B A B …, each into an empty directory under bench/work/pull with `sync` before
 // it, so one run's writeback does not land in the next. --bare adds C: undici GETs of the same blobs
 // written to files (no verification, no layout): the floor for an HTTP client in Node.
-// Our pull splits layers of 32 MiB or more into 4 parallel Range requests (oci/registry/blob-download.ts).
+// Our pull splits layers of 96 MiB or more into 4 parallel Range requests (oci/registry/blob-download.ts).
 // Printed: wall medians, user and sys CPU medians, minor page faults (this process for ours and
 // bare, /usr/bin/time for skopeo) and the throughput ratio ours/skopeo (1 = as fast; 0.9 is the
 // target), then one SUMMARY line with that ratio, CPU per pull and the load average. Timing noise

@@ -15,15 +15,18 @@ export interface BlobDownloadOptions {
   log?: Logger | undefined;
   /**
    * Blobs at least this large are fetched as `parts` parallel Range requests when the server
-   * honours Range (default 32 MiB; 0 turns splitting off). More sockets drain more loopback/TCP
-   * receive window per event-loop wake-up, which is what the one-big-layer tail of a pull waits on.
+   * honours Range (default 96 MiB; 0 turns splitting off). More sockets drain more loopback/TCP
+   * receive window per event-loop wake-up, which is what the one-big-layer tail of a pull waits on;
+   * but each socket adds CPU (fresh read buffers, page faults), so only the largest layers are
+   * split: at 32 MiB, 5 of debian-large's 6 layers split into 16 sockets and the pull used more
+   * CPU and wall time than without splitting (bench/PULL.md, session 8).
    */
   splitThreshold?: number | undefined;
   /** Number of parallel ranges for a split blob (default 4). */
   parts?: number | undefined;
 }
 
-export const DEFAULT_SPLIT_THRESHOLD = 32 * 1024 * 1024;
+export const DEFAULT_SPLIT_THRESHOLD = 96 * 1024 * 1024;
 const DEFAULT_PARTS = 4;
 /** Chunks are gathered into writes of at least this size (one threadpool round trip each)… */
 const WRITE_BATCH = 1024 * 1024;
@@ -115,12 +118,15 @@ export async function downloadBlobToFile(
           highWaterMark: 1024 * 1024,
         });
         let skip = 0;
+        // The response ends where the part does: its socket can be kept for the next request.
+        let exact = false;
         if (res.status === 206 && ranged) {
           const cr = contentRange(res.headers['content-range']);
           if (!cr || cr[0] !== p.offset || cr[1] < cr[0]) {
             res.body.destroy();
             throw new RegistryError('REGISTRY', `${what}: asked for bytes from ${p.offset}, server sent Content-Range ${String(res.headers['content-range'])}`, { status: 206, digest: desc.digest, reference: ref.toString() });
           }
+          exact = cr[1] === p.end - 1;
         } else if (res.status === 200) {
           skip = p.offset; // Range ignored: the whole blob again; drop what came before this part's offset.
         } else {
@@ -132,7 +138,8 @@ export async function downloadBlobToFile(
           if (res.status !== 206) p.end = size;
           launchRest(res.status === 206);
         }
-        await drain(p, res.body, skip);
+        if (res.status === 200) exact = p.end === size;
+        await drain(p, res.body, skip, exact);
         if (p.offset < p.end) {
           throw new RegistryError('REGISTRY', `${what}: body ended after ${p.offset} of ${size} bytes`, { status: res.status, temporary: true, digest: desc.digest, reference: ref.toString() });
         }
@@ -149,7 +156,7 @@ export async function downloadBlobToFile(
   }
 
   /** Reads one response body into the file at the part's offset; resolves at its end or the part's. */
-  function drain(p: Part, body: ResponseBody, skipIn: number): Promise<void> {
+  function drain(p: Part, body: ResponseBody, skipIn: number, exact: boolean): Promise<void> {
     let skip = skipIn;
     const inline = p.index === 0; // part 0 is hashed as it arrives; it is always the first in order
     let batch: Buffer[] = [];
@@ -227,8 +234,11 @@ export async function downloadBlobToFile(
         if (last) {
           ended = true;
           finish();
-          // A server that sends more than the range asked for (or a 200): the rest is not ours.
-          if (!body.readableEnded) body.destroy();
+          // A response that ends here is let run to its end (nothing is left but the end of the
+          // message), so the connection is reused; one that goes on (more than the range asked
+          // for, or a 200 for a middle part) is cut: the rest is not ours.
+          if (exact) body.resume();
+          else if (!body.readableEnded) body.destroy();
         }
       };
       const onEnd = (): void => {

@@ -37,7 +37,7 @@ export interface PullOptions {
    * learn its digest first): its manifest and config are then not fetched again.
    */
   image?: RemoteImage | undefined;
-  /** Layers at least this large are fetched in parallel Range requests (default 32 MiB; 0: never). */
+  /** Layers at least this large are fetched in parallel Range requests (default 96 MiB; 0: never). */
   splitThreshold?: number | undefined;
 }
 
