@@ -9,7 +9,7 @@ export {
 } from './snapshotter.js';
 export { OverlaySnapshotter } from './overlay.js';
 export { ScanSnapshotter } from './scan.js';
-export { layerTar, planLayer, type Change, type LayerPlan, type PlannedEntry, type PlanOptions } from './layer-writer.js';
+export { layerTar, planLayer, type Change, type LayerPlan, type PlanOptions } from './layer-writer.js';
 export {
   anyIgnored, defaultIgnore, ENGINE_IGNORED_PATHS, engineIgnored, ignorePaths, LIFECYCLE_DEFAULT_DIRS, type IgnorePredicate,
 } from './ignore.js';

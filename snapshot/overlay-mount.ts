@@ -2,11 +2,12 @@
 // one-time probe of whether overlay mounts work here at all.
 import { execFile } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile, access } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, stat, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SnapshotError } from './errors.js';
 import { ownerState, stampedName, stampOf } from './owner.js';
+import { removeTreeSync } from './remove-tree.js';
 
 const run = promisify(execFile);
 
@@ -140,7 +141,8 @@ export async function removeWorkDir(dir: string): Promise<void> {
   if (left.length > 0) {
     throw new SnapshotError('MOUNT', `refusing to remove ${dir}: still mounted under it: ${left.join(', ')}`, { path: dir });
   }
-  await rm(dir, { recursive: true, force: true });
+  // Not fs.promises.rm: its memory grows with the entry count (remove-tree.ts).
+  removeTreeSync(dir);
 }
 
 /**

@@ -217,16 +217,17 @@ class OverlayWorkspace implements Workspace {
       ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
       ...(log ? { log } : {}),
     });
-    // The plan is made: from here on the retired upper is only read (file contents, by layerTar).
+    // The plan is made: from here on the retired upper is only read (by layerTar: each entry's
+    // lstat, link target, xattrs and contents).
     // So the swap to a fresh upper (umount+mount, most of a small commit) runs while the layer is
     // stored: a read-only lowerdir may be read from outside the mount, and after the umount
     // nothing writes to the old upper any more. Both are awaited before returning.
-    const storing = plan.entries.length > 0
+    const storing = plan.count > 0
       ? storeLayer(layerTar(plan, opts.signal ? { signal: opts.signal } : {}), opts.store, {
         compression: opts.compression, mediaType: opts.mediaType, ...(opts.signal ? { signal: opts.signal } : {}),
       })
       : Promise.resolve(null);
-    const [stored, swapped] = await Promise.allSettled([storing, this.nextUpper({ keepUpper: plan.entries.length > 0 })]);
+    const [stored, swapped] = await Promise.allSettled([storing, this.nextUpper({ keepUpper: plan.count > 0 })]);
     if (stored.status === 'rejected') {
       // A failed swap left the stack and the mount as they were: the workspace is as before. A
       // swap that went through made this step's changes part of the lower stack with no layer
@@ -235,7 +236,7 @@ class OverlayWorkspace implements Workspace {
       throw stored.reason;
     }
     if (swapped.status === 'rejected') throw swapped.reason;
-    return stored.value === null ? null : { layer: stored.value, entries: plan.entries.length };
+    return stored.value === null ? null : { layer: stored.value, entries: plan.count };
   }
 
   /**

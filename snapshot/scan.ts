@@ -5,7 +5,7 @@
 // step, except that an entry an earlier step changed may be written again when only its ctime
 // moved (see scan-diff.ts).
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { storeLayer, type Image, type Layer } from '../oci/index.js';
 import { applyLayerTar } from './apply.js';
 import { binaryExtract } from './apply-tar.js';
+import { removeTreeSync } from './remove-tree.js';
 import { SnapshotError } from './errors.js';
 import { anyIgnored, engineIgnored } from './ignore.js';
 import { layerTar, planLayer } from './layer-writer.js';
@@ -33,7 +34,7 @@ export class ScanSnapshotter implements Snapshotter {
   async open(image: Image, opts: { workDir: string; signal?: AbortSignal }): Promise<Workspace> {
     const merged = await this.cache.mergedRootfs(image);
     opts.signal?.throwIfAborted();
-    await rm(opts.workDir, { recursive: true, force: true });
+    removeTreeSync(opts.workDir);
     const root = join(opts.workDir, 'root');
     // Root-only: the copy holds the image's setuid files and device nodes, and RUN adds more.
     await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
@@ -96,11 +97,11 @@ class ScanWorkspace implements Workspace {
       ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
       ...(log ? { log } : {}),
     });
-    if (plan.entries.length === 0) return null;
+    if (plan.count === 0) return null;
     const layer = await storeLayer(layerTar(plan, opts.signal ? { signal: opts.signal } : {}), opts.store, {
       compression: opts.compression, mediaType: opts.mediaType, ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    return { layer, entries: plan.entries.length };
+    return { layer, entries: plan.count };
   }
 
   async applyLayer(layer: Layer): Promise<void> {
@@ -131,6 +132,7 @@ class ScanWorkspace implements Workspace {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await rm(this.dir, { recursive: true, force: true });
+    // Not fs.promises.rm: its memory grows with the entry count (remove-tree.ts).
+    removeTreeSync(this.dir);
   }
 }

@@ -1,7 +1,8 @@
 // The layer writer on hand-made trees: order, parents, whiteouts, hardlinks, encodings, xattrs,
 // determinism, and what GNU tar and our test decoder make of the bytes.
 import { execFileSync } from 'node:child_process';
-import { linkSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { linkSync, lutimesSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -288,5 +289,60 @@ describe.skipIf(!isRoot)('layer writer: xattrs', () => {
       expect(execFileSync('getcap', [join(out, 'ping')]).toString()).toMatch(/cap_setuid,cap_net_raw=ep/);
       expect(xattr.get(join(out, 'ping'), 'user.foo')).toEqual(Buffer.from([0, 1, 0xff, 0x0a]));
     }
+  });
+});
+
+describe('layer writer: a plan keeps paths, layerTar builds the entries', () => {
+  it('entries across the ~1 MiB batches (small files batched, larger ones streamed, PAX headers) decode exactly; GNU tar agrees', async () => {
+    const r = await tmpDir();
+    mkdirSync(join(r, 'd'));
+    const long = 'n'.repeat(120);
+    const want = new Map<string, string>();
+    for (let i = 0; i < 600; i++) {
+      // Sizes around the 32 KiB streaming threshold and the block size, content that names its file.
+      const size = [0, 1, 511, 512, 513, 32 * 1024, 32 * 1024 + 1, 70_000][i % 8]! + (i % 3);
+      const name = i % 50 === 0 ? `d/${long}${i}` : `d/f${i}`;
+      const content = Buffer.alloc(size, `${i}:`).toString('latin1');
+      touch(join(r, name), content);
+      want.set(name, createHash('sha256').update(Buffer.from(content, 'latin1')).digest('hex'));
+    }
+    const plan = planLayer(r, add(...want.keys()));
+    expect(plan.count).toBe(601);
+    const tar = await buffer(layerTar(plan));
+    const es = entriesOf(tar);
+    expect(es.map((e) => e.name)).toEqual(['d/', ...[...want.keys()].sort()]);
+    for (const e of es.slice(1)) expect(e.sha256, e.name).toBe(want.get(e.name));
+    expect(tar.length % 512).toBe(0);
+    expect(tar.subarray(-1024).every((b) => b === 0)).toBe(true);
+    expect(execFileSync('tar', ['-tf', '-'], { input: tar, maxBuffer: 1 << 26 }).toString().trim().split('\n').length).toBe(601);
+    // The same plan's tar, written again, is byte-identical.
+    expect((await buffer(layerTar(plan))).equals(tar)).toBe(true);
+  });
+
+  it('an entry that changed type or vanished between planLayer and layerTar is an IO error, never a wrong entry', async () => {
+    const r = await tmpDir();
+    touch(join(r, 'a'), 'x');
+    touch(join(r, 'b'), 'y');
+    const changed = planLayer(r, add('a'));
+    const gone = planLayer(r, add('b'));
+    rmSync(join(r, 'a'));
+    mkdirSync(join(r, 'a'));
+    rmSync(join(r, 'b'));
+    await expect(buffer(layerTar(changed))).rejects.toMatchObject({ name: 'SnapshotError', code: 'IO', path: 'a', message: expect.stringMatching(/changed type/) });
+    await expect(buffer(layerTar(gone))).rejects.toMatchObject({ name: 'SnapshotError', code: 'IO', path: 'b', message: expect.stringMatching(/vanished/) });
+  });
+
+  it('layerTar takes only plans made by planLayer', () => {
+    expect(() => layerTar({ count: 0, contentBytes: 0 })).toThrow(TypeError);
+  });
+
+  it('contentBytes counts a hardlinked file once', async () => {
+    const r = await tmpDir();
+    touch(join(r, 'a'), 'hello');
+    linkSync(join(r, 'a'), join(r, 'b'));
+    const plan = planLayer(r, add('a', 'b'));
+    expect(plan.contentBytes).toBe(5);
+    const es = entriesOf(await buffer(layerTar(plan)));
+    expect(es.map((e) => [e.name, e.type])).toEqual([['a', 'file'], ['b', 'link']]);
   });
 });
