@@ -1,33 +1,32 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ownerState, selfStamp, unmountStale } from '../../snapshot/index.js';
+import { ownerState, stampedName, stampOf, unmountStale } from '../../snapshot/index.js';
 import type { Logger } from '../log.js';
 import { ExtenderError } from './errors.js';
 
 // `<kaniko-dir>/work.dir<random>`: the extender's scratch space (lifecycle: MkdirTemp(/kaniko,
 // "work.dir")). It fails when `<kaniko-dir>` does not exist, as in the lifecycle. Unlike the
 // lifecycle, we also remove it when the phase fails, so `<kaniko-dir>` only ever keeps `cache`;
-// and since a killed extender (SIGKILL, OOM) removes nothing, each work dir records its process
-// (`.owner`, snapshot/owner.ts) and the next extender on the same <kaniko-dir> removes the work
-// dirs of processes that are gone. Work dirs of live extenders (the build and the run extender
-// share <kaniko-dir>), or of another PID namespace, are left alone.
+// and since a killed extender (SIGKILL, OOM) removes nothing, each work dir names its process in
+// its own name (`work.dir-s<stamp>-XXXXXX`, snapshot/owner.ts) and the next extender on the same
+// <kaniko-dir> removes the work dirs of processes that are gone. The stamp is in the name, not in
+// a file written after mkdtemp, so there is no moment at which a kill leaves an ownerless dir
+// (that window kept such dirs for UNOWNED_STALE_MS and made the crash test flaky). Work dirs of
+// live extenders (the build and the run extender share <kaniko-dir>), or of another PID
+// namespace, are left alone.
 
 const PREFIX = 'work.dir';
 const OWNER_FILE = '.owner';
-/** A work dir without an owner record (killed between mkdtemp and the record) is stale after this. */
+/** A work dir without an owner stamp (no /proc, or made by an old version) is stale after this. */
 const UNOWNED_STALE_MS = 10 * 60_000;
 
 export async function createWorkDir(kanikoDir: string, log?: Logger): Promise<string> {
   await removeDeadWorkDirs(kanikoDir, log);
-  let dir: string;
   try {
-    dir = await mkdtemp(join(kanikoDir, PREFIX));
+    return await mkdtemp(join(kanikoDir, stampedName(PREFIX, '')));
   } catch (e) {
     throw new ExtenderError('WORK_DIR', `create work directory in ${kanikoDir}`, { path: kanikoDir }, { cause: e });
   }
-  const stamp = selfStamp();
-  if (stamp !== null) await writeFile(join(dir, OWNER_FILE), `${stamp}\n`).catch(() => {});
-  return dir;
 }
 
 export async function removeWorkDir(dir: string): Promise<void> {
@@ -44,7 +43,8 @@ export async function removeDeadWorkDirs(kanikoDir: string, log?: Logger): Promi
   for (const name of await readdir(kanikoDir).catch(() => [] as string[])) {
     if (!name.startsWith(PREFIX)) continue;
     const dir = join(kanikoDir, name);
-    const stamp = (await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => null))?.trim();
+    // Older versions recorded the owner in a file inside the dir.
+    const stamp = stampOf(name) ?? (await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => null))?.trim();
     let dead: boolean;
     if (stamp) {
       dead = ownerState(stamp) === 'dead';
