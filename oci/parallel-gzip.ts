@@ -50,7 +50,12 @@ export async function* parallelGzip(src: AsyncIterable<Buffer>, opts: ParallelGz
   const dispatch = (block: Buffer, inThread = false): void => {
     crc = crc32(block, crc);
     isize = (isize + block.length) >>> 0;
-    const zopts: ZlibOptions = { level, finishFlush: constants.Z_SYNC_FLUSH };
+    // chunkSize: room for the whole deflated block (incompressible data grows by ~5 bytes per
+    // 16 KiB stored block), so a block is one trip to the thread pool. With the default 16 KiB
+    // output chunk, zlib hands every 16 KiB back to the main thread and is queued again: 64 round
+    // trips per MiB of random data, which kept both cores half idle. zlib's output does not
+    // depend on the output buffer size, so the bytes are the same.
+    const zopts: ZlibOptions = { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: block.length + (block.length >> 4) + 1024 };
     if (dictionary !== undefined) zopts.dictionary = dictionary;
     const job = inThread ? Promise.resolve(deflateRawSync(block, zopts)) : deflateRawAsync(block, zopts);
     // Marked handled now: if the consumer stops early, jobs still running must not surface as
