@@ -301,27 +301,38 @@ class HeaderBuilder {
 
 const CHUNK = 1024 * 1024;
 
-/** Reads exactly `size` bytes of a file in bounded chunks. */
-function* fileChunks(source: string | Buffer, size: number, path: RelPath): Generator<Buffer> {
-  let fd: number;
+function openForLayer(source: string | Buffer, path: RelPath): number {
   try {
-    fd = openSync(source, 'r');
+    return openSync(source, 'r');
   } catch (e) {
     throw new SnapshotError('IO', `open /${displayPath(path)} for the layer`, { path: displayPath(path) }, { cause: e });
   }
+}
+
+/** Reads into out[off…off+len) until it is full or the file ends; returns the bytes read. */
+function readFully(fd: number, out: Buffer, off: number, len: number): number {
+  let got = 0;
+  while (got < len) {
+    const n = readSync(fd, out, off + got, len - got, null);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function shrank(path: RelPath, got: number, size: number): SnapshotError {
+  return new SnapshotError('IO', `/${displayPath(path)} shrank while the layer was written (${got} of ${size} bytes)`, { path: displayPath(path) });
+}
+
+/** Reads exactly `size` bytes of a file in bounded chunks. */
+function* fileChunks(source: string | Buffer, size: number, path: RelPath): Generator<Buffer> {
+  const fd = openForLayer(source, path);
   try {
     let left = size;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(left, CHUNK));
-      let got = 0;
-      while (got < buf.length) {
-        const n = readSync(fd, buf, got, buf.length - got, null);
-        if (n === 0) break;
-        got += n;
-      }
-      if (got < buf.length) {
-        throw new SnapshotError('IO', `/${displayPath(path)} shrank while the layer was written (${size - left + got} of ${size} bytes)`, { path: displayPath(path) });
-      }
+      const got = readFully(fd, buf, 0, buf.length);
+      if (got < buf.length) throw shrank(path, size - left + got, size);
       left -= got;
       yield buf;
     }
@@ -332,22 +343,10 @@ function* fileChunks(source: string | Buffer, size: number, path: RelPath): Gene
 
 /** Reads exactly `size` bytes of a (small) file into out[off…]. */
 function readFileInto(source: string | Buffer, size: number, path: RelPath, out: Buffer, off: number): void {
-  let fd: number;
+  const fd = openForLayer(source, path);
   try {
-    fd = openSync(source, 'r');
-  } catch (e) {
-    throw new SnapshotError('IO', `open /${displayPath(path)} for the layer`, { path: displayPath(path) }, { cause: e });
-  }
-  try {
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, out, off + got, size - got, null);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got < size) {
-      throw new SnapshotError('IO', `/${displayPath(path)} shrank while the layer was written (${got} of ${size} bytes)`, { path: displayPath(path) });
-    }
+    const got = readFully(fd, out, off, size);
+    if (got < size) throw shrank(path, got, size);
   } finally {
     closeSync(fd);
   }
