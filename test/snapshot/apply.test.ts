@@ -70,42 +70,17 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
   });
 
   it.runIf(hasCommand('setpriv') && existsSync(DIST_SNAPSHOT))('without CAP_SETFCAP, file capabilities are skipped with a warning (bug 12)', async () => {
-    const tmp = await tmpDir();
-    mkdirSync(join(tmp, 'root'));
-    const child = join(tmp, 'child.mjs');
-    writeFileSync(child, [
-      "import { Readable } from 'node:stream';",
-      'const [mod, root, b64] = process.argv.slice(2);',
-      'const { applyLayerTar } = await import(mod);',
-      'const warnings = [];',
-      'const log = { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };',
-      "await applyLayerTar(Readable.from([Buffer.from(b64, 'base64')]), root, { format: 'merged', layerName: 'L', log });",
-      'console.log(JSON.stringify(warnings));',
-    ].join('\n'));
     const tar = tarFrom([{ name: 'ping', content: 'p', mode: 0o4755, xattrs: { 'security.capability': CAP_NET_RAW_SETUID, 'user.k': 'v' } }]);
-    // The layer is passed in the argument list: small, and no stdin plumbing.
-    const out = execFileSync('setpriv', ['--inh-caps=-setfcap', '--bounding-set=-setfcap', process.execPath, child, DIST_SNAPSHOT, join(tmp, 'root'), tar.toString('base64')], { encoding: 'utf8' });
-    expect(JSON.parse(out)).toEqual([expect.stringMatching(/security\.capability on "ping" refused by the kernel \(EPERM\); skipped/)]);
-    expect(dumpTree(join(tmp, 'root'))).toEqual([expect.objectContaining({ path: 'ping', mode: 0o4755, xattrs: { 'user.k': 'v' } })]);
+    const { out, root } = await applyWithoutCapability('setfcap', tar);
+    expect(out.warnings).toEqual([expect.stringMatching(/security\.capability on "ping" refused by the kernel \(EPERM\); skipped/)]);
+    expect(dumpTree(root)).toEqual([expect.objectContaining({ path: 'ping', mode: 0o4755, xattrs: { 'user.k': 'v' } })]);
   });
 
   it.runIf(hasCommand('setpriv') && existsSync(DIST_SNAPSHOT))('without CAP_MKNOD, devices are skipped with a warning and fifos still made (as containerd in a user namespace)', async () => {
-    const tmp = await tmpDir();
-    mkdirSync(join(tmp, 'root'));
-    const child = join(tmp, 'child.mjs');
-    writeFileSync(child, [
-      "import { Readable } from 'node:stream';",
-      'const [mod, root, b64] = process.argv.slice(2);',
-      'const { applyLayerTar } = await import(mod);',
-      'const warnings = [];',
-      'const log = { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };',
-      "const stats = await applyLayerTar(Readable.from([Buffer.from(b64, 'base64')]), root, { format: 'merged', layerName: 'L', log });",
-      'console.log(JSON.stringify({ warnings, skipped: stats.skipped }));',
-    ].join('\n'));
     const tar = tarFrom([{ name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }, { name: 'dev/sda', type: 'block', devmajor: 8, devminor: 0 }, { name: 'p', type: 'fifo' }]);
-    const out = execFileSync('setpriv', ['--inh-caps=-mknod', '--bounding-set=-mknod', process.execPath, child, DIST_SNAPSHOT, join(tmp, 'root'), tar.toString('base64')], { encoding: 'utf8' });
-    expect(JSON.parse(out)).toEqual({ warnings: [expect.stringMatching(/device "dev\/null" skipped: mknod not permitted/)], skipped: 2 });
-    expect(dumpTree(join(tmp, 'root')).map((e) => `${e.type} ${e.path}`)).toEqual(['dir dev', 'fifo p']);
+    const { out, root } = await applyWithoutCapability('mknod', tar);
+    expect(out).toEqual({ warnings: [expect.stringMatching(/device "dev\/null" skipped: mknod not permitted/)], skipped: 2 });
+    expect(dumpTree(root).map((e) => `${e.type} ${e.path}`)).toEqual(['dir dev', 'fifo p']);
   });
 
   it('applies security.capability and user.*, never trusted.overlay.*, user.overlay.*, security.selinux (cases 24, 25)', async () => {
@@ -382,3 +357,27 @@ describe.runIf(isRoot)('applyLayerTar (merged)', () => {
     expect(s).toEqual({ entries: 3, bytes: 3, whiteouts: 1, skipped: 0, implicitDirs: [] });
   });
 });
+
+/**
+ * Applies `tar` (merged format) in a child process that lacks capability `cap` (setpriv drops it
+ * from the inheritable and bounding sets), with the built dist/ snapshot module; returns the
+ * warnings it logged, its skipped count and the root it wrote.
+ */
+async function applyWithoutCapability(cap: string, tar: Buffer): Promise<{ out: { warnings: string[]; skipped: number }; root: string }> {
+  const tmp = await tmpDir();
+  const root = join(tmp, 'root');
+  mkdirSync(root);
+  const child = join(tmp, 'child.mjs');
+  writeFileSync(child, [
+    "import { Readable } from 'node:stream';",
+    'const [mod, root, b64] = process.argv.slice(2);',
+    'const { applyLayerTar } = await import(mod);',
+    'const warnings = [];',
+    'const log = { debug() {}, info() {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };',
+    "const stats = await applyLayerTar(Readable.from([Buffer.from(b64, 'base64')]), root, { format: 'merged', layerName: 'L', log });",
+    'console.log(JSON.stringify({ warnings, skipped: stats.skipped }));',
+  ].join('\n'));
+  // The layer is passed in the argument list: small, and no stdin plumbing.
+  const out = execFileSync('setpriv', [`--inh-caps=-${cap}`, `--bounding-set=-${cap}`, process.execPath, child, DIST_SNAPSHOT, root, tar.toString('base64')], { encoding: 'utf8' });
+  return { out: JSON.parse(out) as { warnings: string[]; skipped: number }, root };
+}
